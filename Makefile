@@ -1,0 +1,102 @@
+# c10k-lab build. `make` builds every server and the load generator into bin/;
+# `make test` installs what is missing, builds, and runs every test suite;
+# `make SANITIZE=address,undefined` (or thread) builds into build/san-*/ instead.
+
+# Every server; the conformance suite and the benchmark harness discover servers from this list.
+SERVERS := iterative epoll-lt
+# Servers with threads, which also get a ThreadSanitizer build in `make test`.
+THREADED_SERVERS :=
+# Servers that serve one connection at a time; the conformance suite skips its concurrency cases.
+SERIAL_SERVERS := iterative
+
+CC := gcc
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+
+WARNINGS := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
+            -Wmissing-prototypes -Wpointer-arith -Wvla
+CFLAGS := -std=c11 -O2 -g $(WARNINGS) -D_GNU_SOURCE -pthread -MMD -MP
+LDFLAGS := -pthread
+LDLIBS :=
+
+comma := ,
+SANITIZE ?=
+ifeq ($(SANITIZE),)
+  BUILD := build
+  BINDIR := bin
+else
+  BUILD := build/san-$(subst $(comma),-,$(SANITIZE))
+  BINDIR := $(BUILD)/bin
+  CFLAGS += -O1 -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+  LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+OBJ := $(BUILD)/obj
+
+COMMON_SRCS := $(wildcard servers/common/*.c)
+COMMON_OBJS := $(COMMON_SRCS:%.c=$(OBJ)/%.o)
+SERVER_BINS := $(SERVERS:%=$(BINDIR)/%)
+
+.PHONY: all servers deps test fuzz clean print-servers print-threaded-servers print-serial-servers \
+        bench bench-quick
+all: servers
+
+servers: $(SERVER_BINS)
+
+# The version string is compiled into one object, rebuilt only when `git describe` changes.
+$(BUILD)/version.txt: FORCE
+	@mkdir -p $(@D)
+	@echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' > $@
+$(OBJ)/servers/common/version.o: $(BUILD)/version.txt
+$(OBJ)/servers/common/version.o: CFLAGS += -DC10K_VERSION='"$(VERSION)"'
+FORCE:
+
+# Keep objects that only pattern rules mention; make would otherwise delete them as intermediate.
+.SECONDARY:
+
+$(OBJ)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BINDIR)/%: $(OBJ)/servers/%.o $(COMMON_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+print-servers:
+	@echo $(SERVERS)
+print-threaded-servers:
+	@echo $(THREADED_SERVERS)
+print-serial-servers:
+	@echo $(SERIAL_SERVERS)
+
+# Installs the Debian packages the suite needs; a no-op (< 2 s) when all are present.
+deps:
+	@./harness/deps.sh
+
+# --- tests -------------------------------------------------------------------------------------
+TEST_BIN := build/tests
+
+$(TEST_BIN)/test_http: tests/test_http.c $(OBJ)/servers/common/http.o
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Iservers/common -o $@ $^ $(LDFLAGS)
+
+# libFuzzer target, built with clang; the parser is compiled in with the fuzzer's instrumentation.
+FUZZ_FLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Iservers/common -fsanitize=fuzzer,address,undefined
+$(TEST_BIN)/fuzz_http: tests/fuzz_http.c servers/common/http.c servers/common/http.h
+	@mkdir -p $(@D)
+	clang $(FUZZ_FLAGS) -o $@ tests/fuzz_http.c servers/common/http.c
+
+FUZZ_SECONDS ?= 60
+fuzz: $(TEST_BIN)/fuzz_http
+	@mkdir -p build/fuzz-corpus
+	$(TEST_BIN)/fuzz_http -max_total_time=$(FUZZ_SECONDS) -max_len=9000 build/fuzz-corpus tests/fuzz-corpus/http
+
+test: deps
+	@./tests/run.sh
+
+bench bench-quick:
+	@./run_all.sh $(if $(filter bench-quick,$@),--quick)
+
+clean:
+	rm -rf bin build
+
+-include harness/loadgen.mk
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

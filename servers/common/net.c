@@ -1,0 +1,146 @@
+/* net.c - see net.h. */
+#include "net.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "options.h"
+#include "stats.h"
+
+/* A descriptor kept open only to be given up when accept fails with EMFILE (the trick of
+ * libev and libuv); the mutex keeps two threads from sharing one reserve. */
+static int reserve_fd = -1;
+static pthread_mutex_t reserve_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void set_socket_option(int fd, int level, int name, int value, const char *what)
+{
+    if (setsockopt(fd, level, name, &value, sizeof value) != 0)
+        die("setsockopt(%s): %m", what);
+}
+
+void net_set_tick_timeouts(int fd)
+{
+    struct timeval tick = {.tv_sec = 0, .tv_usec = NET_TICK_MS * 1000};
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tick, sizeof tick) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tick, sizeof tick) != 0)
+        log_error("setsockopt(SO_RCVTIMEO/SO_SNDTIMEO): %m");
+}
+
+int net_listen(bool reuse_port, bool nonblocking)
+{
+    const struct server_options *opts = &server_options;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *addresses;
+    char port[16];
+    snprintf(port, sizeof port, "%d", opts->port);
+    int rc = getaddrinfo(opts->host, port, &hints, &addresses);
+    if (rc != 0)
+        die("cannot resolve %s: %s", opts->host, gai_strerror(rc));
+
+    int fd = -1, saved_errno = 0;
+    for (struct addrinfo *address = addresses; address != NULL; address = address->ai_next) {
+        fd = socket(address->ai_family, address->ai_socktype | SOCK_CLOEXEC |
+                    (nonblocking ? SOCK_NONBLOCK : 0), address->ai_protocol);
+        if (fd < 0) {
+            saved_errno = errno;
+            continue;
+        }
+        set_socket_option(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
+        if (reuse_port)
+            set_socket_option(fd, SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT");
+        if (bind(fd, address->ai_addr, address->ai_addrlen) == 0 && listen(fd, opts->backlog) == 0)
+            break;
+        saved_errno = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(addresses);
+    if (fd < 0) {
+        errno = saved_errno;
+        die("cannot listen on %s:%d: %m", opts->host, opts->port);
+    }
+    if (!nonblocking)
+        net_set_tick_timeouts(fd);
+
+    pthread_mutex_lock(&reserve_lock);
+    if (reserve_fd < 0 && (reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
+        die("open(/dev/null): %m");
+    pthread_mutex_unlock(&reserve_lock);
+    return fd;
+}
+
+void net_announce(int listen_fd)
+{
+    struct sockaddr_storage address;
+    socklen_t len = sizeof address;
+    char host[INET6_ADDRSTRLEN];
+    int port;
+    if (getsockname(listen_fd, (struct sockaddr *)&address, &len) != 0)
+        die("getsockname: %m");
+    if (address.ss_family == AF_INET6) {
+        struct sockaddr_in6 *ipv6 = (struct sockaddr_in6 *)&address;
+        inet_ntop(AF_INET6, &ipv6->sin6_addr, host, sizeof host);
+        port = ntohs(ipv6->sin6_port);
+        printf("listening on [%s]:%d\n", host, port);
+    } else {
+        struct sockaddr_in *ipv4 = (struct sockaddr_in *)&address;
+        inet_ntop(AF_INET, &ipv4->sin_addr, host, sizeof host);
+        port = ntohs(ipv4->sin_port);
+        printf("listening on %s:%d\n", host, port);
+    }
+    if (fflush(stdout) != 0)
+        die("cannot write the ready line: %m");
+}
+
+/* Out of descriptors: free the reserve, take the pending connection with it, close it. */
+static void shed_one_connection(int listen_fd)
+{
+    pthread_mutex_lock(&reserve_lock);
+    if (reserve_fd >= 0) {
+        close(reserve_fd);
+        int fd = accept(listen_fd, NULL, NULL);
+        if (fd >= 0) {
+            close(fd);
+            stats_add(STAT_SHED, 1);
+        }
+        reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+    pthread_mutex_unlock(&reserve_lock);
+}
+
+int net_accept(int listen_fd, bool nonblocking)
+{
+    int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0));
+    if (fd >= 0) {
+        stats_add(STAT_ACCEPTED, 1);
+        return fd;
+    }
+    switch (errno) {
+    case EAGAIN:
+    case EINTR:
+    case ECONNABORTED:
+    case EPROTO:
+    case EPERM: /* a firewall refused it */
+        return -1;
+    case EMFILE:
+    case ENFILE:
+        shed_one_connection(listen_fd);
+        return -1;
+    case ENOBUFS:
+    case ENOMEM:
+        log_error("accept: %m");
+        return -1;
+    default:
+        die("accept: %m");
+    }
+}

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Runs every test suite of c10k-lab and sums their results into one closing line.
+#
+# Each suite is a program that ends with a line "N passed, N failed"; a suite that dies before
+# printing it counts as one failure. `make test` runs this after installing the dependencies.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+jobs=$(nproc 2>/dev/null || echo 2)
+total_passed=0
+total_failed=0
+failed_suites=()
+
+# run_suite NAME COMMAND...: runs the suite, echoing its output, and adds up its closing line.
+run_suite() {
+    local name=$1
+    shift
+    echo "=== $name: $*"
+    local log
+    log=$(mktemp)
+    "$@" 2>&1 | tee "$log"
+    local status=${PIPESTATUS[0]}
+    local summary
+    summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
+    rm -f "$log"
+    if [[ -z $summary ]]; then
+        echo "=== $name: no summary line (exit status $status); counted as 1 failure"
+        total_failed=$((total_failed + 1))
+        failed_suites+=("$name")
+        return
+    fi
+    local passed failed
+    passed=${summary%% passed*}
+    failed=${summary#*, }
+    failed=${failed%% failed}
+    if ((status != 0 && failed == 0)); then
+        echo "=== $name: exit status $status with no failed case; counted as 1 failure"
+        failed=1
+    fi
+    total_passed=$((total_passed + passed))
+    total_failed=$((total_failed + failed))
+    ((failed == 0)) || failed_suites+=("$name")
+}
+
+build() {
+    echo "=== build: $*"
+    if ! make --no-print-directory -j"$jobs" "$@"; then
+        echo "=== build failed: make $*"
+        echo "0 passed, 1 failed"
+        exit 1
+    fi
+}
+
+servers=$(make -s print-servers)
+threaded=$(make -s print-threaded-servers)
+serial_flags=()
+for name in $(make -s print-serial-servers); do
+    serial_flags+=(--serial "$name")
+done
+
+build all build/tests/test_http build/tests/fuzz_http
+build SANITIZE=address,undefined servers
+if [[ -n $threaded ]]; then
+    build SANITIZE=thread $(printf 'build/san-thread/bin/%s ' $threaded)
+fi
+
+plain_bins=()
+asan_bins=()
+tsan_bins=()
+for name in $servers; do
+    plain_bins+=("bin/$name")
+    asan_bins+=("build/san-address-undefined/bin/$name")
+done
+for name in $threaded; do
+    tsan_bins+=("build/san-thread/bin/$name")
+done
+
+run_suite "parser unit tests" build/tests/test_http
+run_suite "parser fuzzing (${FUZZ_SECONDS:-5} s)" tests/fuzz.sh "${FUZZ_SECONDS:-5}"
+run_suite "conformance" python3 tests/conformance.py "${serial_flags[@]}" "${plain_bins[@]}"
+run_suite "conformance (ASan+UBSan)" python3 tests/conformance.py "${serial_flags[@]}" "${asan_bins[@]}"
+if ((${#tsan_bins[@]} > 0)); then
+    run_suite "conformance (TSan)" python3 tests/conformance.py "${serial_flags[@]}" "${tsan_bins[@]}"
+fi
+if [[ -x tests/loadgen/run.sh ]]; then
+    run_suite "loadgen" tests/loadgen/run.sh
+fi
+if [[ -x tests/bench/run.sh ]]; then
+    run_suite "bench harness" tests/bench/run.sh
+fi
+
+echo
+if ((${#failed_suites[@]} > 0)); then
+    echo "failing suites: ${failed_suites[*]}"
+fi
+echo "$total_passed passed, $total_failed failed"
+((total_failed == 0))
