@@ -167,7 +167,10 @@ static void flush_output(struct conn *conn)
         if (count == 0)
             break;
 
-        ssize_t written = writev(conn->fd, parts, count);
+        /* send/sendmsg rather than write/writev: on a socket they skip the file-position lock. */
+        ssize_t written = count == 1
+            ? send(conn->fd, parts[0].iov_base, parts[0].iov_len, MSG_NOSIGNAL)
+            : sendmsg(conn->fd, &(struct msghdr){.msg_iov = parts, .msg_iovlen = 2}, MSG_NOSIGNAL);
         if (written < 0) {
             if (errno == EAGAIN || errno == EINTR)
                 break;
@@ -312,7 +315,7 @@ static void flush_and_resume(struct conn *conn)
 
 static void linger_read(struct conn *conn)
 {
-    ssize_t n = read(conn->fd, read_buffer, sizeof read_buffer);
+    ssize_t n = recv(conn->fd, read_buffer, sizeof read_buffer, 0);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
         conn->state = CONN_DONE;
 }
@@ -335,7 +338,7 @@ void conn_on_readable(struct conn *conn)
         dst = conn->in + conn->in_len;
         room = conn->in_cap - conn->in_len;
     }
-    ssize_t n = read(conn->fd, dst, room);
+    ssize_t n = recv(conn->fd, dst, room, 0);
     if (n < 0) {
         if (errno != EAGAIN && errno != EINTR)
             fail(conn, errno);
