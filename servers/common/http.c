@@ -52,9 +52,12 @@ static bool name_equals(const char *name, size_t len, const char *lowercase_name
  * a CR: a bare LF is refused here, so the line parser below can rely on CRLF endings. */
 static int find_head_end(const char *buf, size_t len, size_t *scanned)
 {
+    /* Only the first HTTP_MAX_HEAD_BYTES can hold a head we accept; looking further would make the
+     * answer (400 or 431) depend on how much had arrived. */
+    size_t limit = len < HTTP_MAX_HEAD_BYTES ? len : HTTP_MAX_HEAD_BYTES;
     size_t pos = *scanned;
-    while (pos < len) {
-        const char *lf = memchr(buf + pos, '\n', len - pos);
+    while (pos < limit) {
+        const char *lf = memchr(buf + pos, '\n', limit - pos);
         if (lf == NULL)
             break;
         size_t at = (size_t)(lf - buf);
@@ -64,13 +67,11 @@ static int find_head_end(const char *buf, size_t len, size_t *scanned)
             return -400; /* an empty request line */
         if (at >= 3 && buf[at - 2] == '\n' && buf[at - 3] == '\r') {
             *scanned = at; /* a repeated call finds the same end at once */
-            if (at + 1 > HTTP_MAX_HEAD_BYTES)
-                return -431;
             return (int)(at + 1);
         }
         pos = at + 1;
     }
-    *scanned = len;
+    *scanned = limit;
     if (len >= HTTP_MAX_HEAD_BYTES)
         return -431;
     return HTTP_NEED_MORE;
@@ -165,6 +166,8 @@ int http_parse_request(const char *buf, size_t len, size_t *scanned, struct http
     bool has_length = false, has_transfer_encoding = false;
     bool connection_close = false, connection_keep_alive = false;
     size_t content_length = 0;
+    const char *length_digits = NULL; /* the first Content-Length, without leading zeros */
+    size_t length_digits_len = 0;
 
     /* Every LF follows a CR (checked by find_head_end); the last line is the empty one. */
     while (pos < head_len - 2) {
@@ -198,10 +201,15 @@ int http_parse_request(const char *buf, size_t len, size_t *scanned, struct http
             size_t length;
             if (!parse_content_length(value, value_len, &length))
                 return -400;
-            if (has_length && length != content_length)
+            /* Compared as digits: the parsed values saturate above the limit. */
+            while (value_len > 1 && value[0] == '0')
+                value++, value_len--;
+            if (has_length && (value_len != length_digits_len || memcmp(value, length_digits, value_len) != 0))
                 return -400;
             has_length = true;
             content_length = length;
+            length_digits = value;
+            length_digits_len = value_len;
         } else if (name_equals(line, name_len, "transfer-encoding")) {
             has_transfer_encoding = true;
         } else if (name_equals(line, name_len, "connection")) {
@@ -210,7 +218,8 @@ int http_parse_request(const char *buf, size_t len, size_t *scanned, struct http
         pos += (int)line_len + 2;
     }
 
-    if (req->minor_version == 1 && host_count != 1)
+    /* RFC 9112 3.2: HTTP/1.1 needs exactly one Host; no version may have two. */
+    if (host_count > 1 || (req->minor_version == 1 && host_count == 0))
         return -400;
     if (has_transfer_encoding)
         return -501;
