@@ -203,10 +203,10 @@ static void flush_output(struct conn *conn)
             conn->send_stalled_since = clock_now();
         return;
     }
-    if (conn->send_stalled_since != 0) {
-        conn->send_stalled_since = 0;
-        conn->idle_since = clock_now();
-    }
+    /* The idle clock starts when the last response has gone, not when its request came: a
+     * /sleep or a slow download must not count as idleness. */
+    conn->send_stalled_since = 0;
+    conn->idle_since = clock_now();
     free(conn->out);
     conn->out = NULL;
     conn->out_start = conn->out_end = conn->out_cap = 0;

@@ -48,7 +48,7 @@ struct conn {
     uint64_t stream_offset, stream_remaining;
 
     double request_started;    /* when the partial request in `in` began; 0 if none */
-    double idle_since;         /* the last read, or when a stalled response finished */
+    double idle_since;         /* the last read, or when the last response was sent */
     double send_stalled_since; /* when output stopped moving; 0 if it is not stuck */
     double linger_until;
 };
