@@ -77,10 +77,10 @@ done
 
 run_suite "parser unit tests" build/tests/test_http
 run_suite "parser fuzzing (${FUZZ_SECONDS:-5} s)" tests/fuzz.sh "${FUZZ_SECONDS:-5}"
-run_suite "conformance" python3 tests/conformance.py "${serial_flags[@]}" "${plain_bins[@]}"
-run_suite "conformance (ASan+UBSan)" python3 tests/conformance.py "${serial_flags[@]}" "${asan_bins[@]}"
+run_suite "conformance" python3 tests/conformance.py --jobs 2 "${serial_flags[@]}" "${plain_bins[@]}"
+run_suite "conformance (ASan+UBSan)" python3 tests/conformance.py --jobs 2 "${serial_flags[@]}" "${asan_bins[@]}"
 if ((${#tsan_bins[@]} > 0)); then
-    run_suite "conformance (TSan)" python3 tests/conformance.py "${serial_flags[@]}" "${tsan_bins[@]}"
+    run_suite "conformance (TSan)" python3 tests/conformance.py --jobs 2 "${serial_flags[@]}" "${tsan_bins[@]}"
 fi
 if [[ -x tests/loadgen/run.sh ]]; then
     run_suite "loadgen" tests/loadgen/run.sh

@@ -148,10 +148,12 @@ static void finish_closing(struct conn *conn)
     conn->linger_until = clock_now() + LINGER_SECONDS;
 }
 
-/* Writes staged and own output, then the /bytes stream, until all is sent or the socket is full. */
+/* Writes staged and own output, then the /bytes stream, until all is sent or the socket is full.
+ * A stopping server still makes one attempt, so the 503 of an interrupted /sleep goes out, but no
+ * more: on a blocking socket a slow reader could otherwise hold the exit back. */
 static void flush_output(struct conn *conn)
 {
-    while (!server_stopping) {
+    for (bool first = true; first || !server_stopping; first = false) {
         struct iovec parts[2];
         int count = 0;
         bool from_staging = staging_len > 0;

@@ -102,7 +102,10 @@ void net_announce(int listen_fd)
         die("cannot write the ready line: %m");
 }
 
-/* Out of descriptors: free the reserve, take the pending connection with it, close it. */
+/* Out of descriptors: free the reserve, take the pending connection with it, close it. Linux
+ * reports EMFILE before it looks at the queue, so on a blocking listening socket this accept may
+ * wait for its tick (NET_TICK_MS) when nothing is queued; other acceptors wait on the lock
+ * meanwhile, which is harmless since they could not accept anything either. */
 static void shed_one_connection(int listen_fd)
 {
     pthread_mutex_lock(&reserve_lock);
