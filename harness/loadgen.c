@@ -1,0 +1,300 @@
+/* loadgen.c - bin/loadgen: c10k-lab's HTTP/1.1 load generator.
+ *
+ * main() parses the options, raises the descriptor limit, starts one worker thread per -t (each
+ * runs its own epoll loop over its share of the connections, see loadgen_engine.c), prints a
+ * progress line per second, and after joining the threads adds their counters and histograms up
+ * for the report. The threads share nothing while running but the start and end times and a stop
+ * flag, so there is no lock anywhere on the request path. See docs/loadgen.md. */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "loadgen.h"
+
+/* Descriptors loadgen needs besides its connections: stdio, one epoll per thread, the JSON file. */
+#define SPARE_DESCRIPTORS 16
+
+const char *const error_class_names[ERROR_CLASSES] = {
+    "connect", "read", "write", "timeout", "reset", "parse", "status", "body",
+};
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int signal_number)
+{
+    (void)signal_number;
+    interrupted = 1;
+}
+
+static void install_signals(void)
+{
+    struct sigaction action = {.sa_handler = SIG_IGN};
+    sigemptyset(&action.sa_mask);
+    if (sigaction(SIGPIPE, &action, NULL) != 0) {
+        perror("loadgen: sigaction(SIGPIPE)");
+        exit(1);
+    }
+    /* No SA_RESTART: the main thread's sleep must end at Ctrl-C. The handler stays installed:
+     * `timeout` and a shell may both deliver the same Ctrl-C, and the second must not kill the
+     * process before it has reported. */
+    action.sa_handler = on_signal;
+    action.sa_flags = 0;
+    if (sigaction(SIGINT, &action, NULL) != 0 || sigaction(SIGTERM, &action, NULL) != 0) {
+        perror("loadgen: sigaction");
+        exit(1);
+    }
+}
+
+/* Raises the soft descriptor limit as far as the hard limit allows, and says so when the
+ * connections asked for cannot all be open at once (they then fail as connect errors). */
+static void raise_nofile(const struct config *config, struct result *result)
+{
+    uint64_t needed = (uint64_t)config->connections + (uint64_t)config->idle + (uint64_t)config->threads +
+                      SPARE_DESCRIPTORS;
+    result->nofile_needed = needed;
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+        perror("loadgen: getrlimit(RLIMIT_NOFILE)");
+        return;
+    }
+    if (limit.rlim_cur < needed && limit.rlim_cur < limit.rlim_max) {
+        struct rlimit raised = {.rlim_cur = needed < limit.rlim_max ? needed : limit.rlim_max, .rlim_max = limit.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &raised) != 0)
+            perror("loadgen: setrlimit(RLIMIT_NOFILE)");
+        else
+            limit = raised;
+    }
+    result->nofile_soft = limit.rlim_cur;
+    result->nofile_hard = limit.rlim_max;
+    if (limit.rlim_cur < needed)
+        fprintf(stderr,
+                "loadgen: -c %d + --idle %d need about %llu descriptors, but RLIMIT_NOFILE allows %llu "
+                "(hard limit %llu); connections beyond it will fail as connect errors\n",
+                config->connections, config->idle, (unsigned long long)needed,
+                (unsigned long long)limit.rlim_cur, (unsigned long long)limit.rlim_max);
+}
+
+static void add_counters(struct counters *to, const struct counters *from)
+{
+    to->intended += from->intended;
+    to->started += from->started;
+    to->completed += from->completed;
+    to->failed += from->failed;
+    to->in_flight_at_end += from->in_flight_at_end;
+    to->unsent_at_end += from->unsent_at_end;
+    for (int i = 0; i < ERROR_CLASSES; i++)
+        to->errors[i] += from->errors[i];
+    to->connect_errors_without_request += from->connect_errors_without_request;
+    to->censored += from->censored;
+}
+
+/* Adds every thread's statistics into result->total and builds the merged timeline. */
+static int merge(struct worker *workers, int count, struct result *result)
+{
+    struct run_stats *total = &result->total;
+    int64_t finished = 0;
+    for (int t = 0; t < count; t++) {
+        const struct run_stats *stats = &workers[t].stats;
+        add_counters(&total->measured, &stats->measured);
+        add_counters(&total->warmup, &stats->warmup);
+        total->bytes_read += stats->bytes_read;
+        total->bytes_written += stats->bytes_written;
+        total->connections_opened += stats->connections_opened;
+        total->closed_by_server += stats->closed_by_server;
+        if (hdr_add(&total->response, &stats->response) != 0 || hdr_add(&total->service, &stats->service) != 0 ||
+            hdr_add(&total->lag, &stats->lag) != 0)
+            return -EINVAL;
+        total->idle.requested += stats->idle.requested;
+        total->idle.established += stats->idle.established;
+        total->idle.failed += stats->idle.failed;
+        total->idle.closed_by_peer += stats->idle.closed_by_peer;
+        total->idle.open_at_end += stats->idle.open_at_end;
+        if (stats->idle.setup_s > total->idle.setup_s)
+            total->idle.setup_s = stats->idle.setup_s;
+        total->cpu_user_s += stats->cpu_user_s;
+        total->cpu_sys_s += stats->cpu_sys_s;
+        if (workers[t].finished_ns > finished)
+            finished = workers[t].finished_ns;
+    }
+    double duration = (double)(finished - workers[0].control->measure_ns) / 1e9;
+    result->duration_s = duration > 0 ? duration : 0;
+
+    /* The timeline covers the seconds actually run (all of them unless interrupted). */
+    size_t seconds = workers[0].stats.timeline.second_count;
+    size_t run_seconds = (size_t)ceil(result->duration_s);
+    if (run_seconds < seconds)
+        seconds = run_seconds;
+    result->timeline = calloc(seconds ? seconds : 1, sizeof *result->timeline);
+    if (result->timeline == NULL)
+        return -ENOMEM;
+    result->timeline_len = seconds;
+    struct hdr *second_hdr = &total->timeline.current; /* the merged stats' spare histogram */
+    for (size_t s = 0; s < seconds; s++) {
+        struct timeline_point *point = &result->timeline[s];
+        hdr_reset(second_hdr);
+        for (int t = 0; t < count; t++) {
+            const struct timeline *timeline = &workers[t].stats.timeline;
+            const struct second_stats *second = &timeline->seconds[s];
+            point->completed += second->completed;
+            point->errors += second->errors;
+            for (uint32_t e = 0; e < second->entry_count; e++) {
+                const struct sparse_entry *entry = &timeline->entries[second->first_entry + e];
+                hdr_add_at_index(second_hdr, entry->index, entry->count);
+            }
+        }
+        point->p50_us = second_hdr->total ? hdr_value_at_percentile(second_hdr, 50) : -1;
+        point->p99_us = second_hdr->total ? hdr_value_at_percentile(second_hdr, 99) : -1;
+    }
+    return 0;
+}
+
+/* One line a second on stderr: what the threads have published since the last line. */
+static void print_progress(struct worker *workers, int count, int64_t since_start_ns, uint64_t *last_done,
+                           uint64_t *last_errors, double interval_s)
+{
+    uint64_t done = 0, errors = 0, open = 0;
+    for (int t = 0; t < count; t++) {
+        done += atomic_load_explicit(&workers[t].progress_done, memory_order_relaxed);
+        errors += atomic_load_explicit(&workers[t].progress_errors, memory_order_relaxed);
+        open += atomic_load_explicit(&workers[t].progress_open, memory_order_relaxed);
+    }
+    fprintf(stderr, "loadgen: %6.1fs  %10.0f req/s  %8llu errors  %6llu connections open\n",
+            (double)since_start_ns / 1e9, (double)(done - *last_done) / interval_s,
+            (unsigned long long)(errors - *last_errors), (unsigned long long)open);
+    *last_done = done;
+    *last_errors = errors;
+}
+
+static void sleep_until(int64_t deadline_ns)
+{
+    struct timespec deadline = {.tv_sec = deadline_ns / 1000000000, .tv_nsec = deadline_ns % 1000000000};
+    /* Returns early (EINTR) on a signal, which is what the caller wants. */
+    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    struct config config;
+    options_parse(argc, argv, &config);
+    install_signals();
+
+    struct result result = {.config = &config};
+    raise_nofile(&config, &result);
+    time_t wall = time(NULL);
+    struct tm utc;
+    if (gmtime_r(&wall, &utc) == NULL || strftime(result.started_at, sizeof result.started_at, "%Y-%m-%dT%H:%M:%SZ", &utc) == 0)
+        strcpy(result.started_at, "unknown");
+
+    struct run_control control = {0};
+    atomic_init(&control.stop, false);
+    if (pthread_barrier_init(&control.ready, NULL, (unsigned)config.threads + 1) != 0 ||
+        pthread_barrier_init(&control.go, NULL, (unsigned)config.threads + 1) != 0) {
+        fprintf(stderr, "loadgen: pthread_barrier_init failed\n");
+        return 1;
+    }
+    struct worker *workers = calloc((size_t)config.threads, sizeof *workers);
+    if (workers == NULL || run_stats_init(&result.total, &config) != 0) {
+        fprintf(stderr, "loadgen: out of memory\n");
+        return 1;
+    }
+    for (int t = 0; t < config.threads; t++) {
+        int error = worker_init(&workers[t], t, &config, &control);
+        if (error != 0) {
+            fprintf(stderr, "loadgen: setting up thread %d: %s\n", t, strerror(-error));
+            return 1;
+        }
+    }
+
+    /* The workers never see SIGINT/SIGTERM; the main thread handles them. */
+    sigset_t blocked, previous;
+    sigemptyset(&blocked);
+    sigaddset(&blocked, SIGINT);
+    sigaddset(&blocked, SIGTERM);
+    if (pthread_sigmask(SIG_BLOCK, &blocked, &previous) != 0) {
+        fprintf(stderr, "loadgen: pthread_sigmask failed\n");
+        return 1;
+    }
+    for (int t = 0; t < config.threads; t++) {
+        int error = pthread_create(&workers[t].thread, NULL, worker_main, &workers[t]);
+        if (error != 0) {
+            fprintf(stderr, "loadgen: pthread_create: %s\n", strerror(error));
+            return 1;
+        }
+    }
+    if (pthread_sigmask(SIG_SETMASK, &previous, NULL) != 0) {
+        fprintf(stderr, "loadgen: pthread_sigmask failed\n");
+        return 1;
+    }
+
+    /* Idle connections are set up before the clock starts, so they do not eat into the run. */
+    pthread_barrier_wait(&control.ready);
+    control.start_ns = now_ns();
+    control.measure_ns = control.start_ns + (int64_t)llround(config.warmup_s * 1e9);
+    control.end_ns = control.measure_ns + (int64_t)llround(config.duration_s * 1e9);
+    pthread_barrier_wait(&control.go);
+
+    bool progress = !config.quiet && (config.progress || isatty(STDERR_FILENO));
+    uint64_t last_done = 0, last_errors = 0;
+    int64_t tick = control.start_ns;
+    while (!interrupted) {
+        int64_t next_tick = tick + 1000000000;
+        if (next_tick > control.end_ns)
+            next_tick = control.end_ns;
+        sleep_until(next_tick);
+        int64_t now = now_ns();
+        if (interrupted || now >= control.end_ns)
+            break;
+        if (now >= next_tick) {
+            if (progress)
+                print_progress(workers, config.threads, now - control.start_ns, &last_done, &last_errors,
+                               (double)(now - tick) / 1e9);
+            tick = now;
+        }
+    }
+    if (interrupted) {
+        atomic_store(&control.stop, true);
+        result.interrupted = true;
+    }
+    for (int t = 0; t < config.threads; t++) {
+        int error = pthread_join(workers[t].thread, NULL);
+        if (error != 0)
+            fprintf(stderr, "loadgen: pthread_join: %s\n", strerror(error));
+    }
+
+    int status = 0;
+    if (merge(workers, config.threads, &result) != 0) {
+        fprintf(stderr, "loadgen: out of memory merging the results\n");
+        return 1;
+    }
+    struct rusage usage;
+    if (getrusage(RUSAGE_SELF, &usage) == 0) {
+        result.process_user_s = (double)usage.ru_utime.tv_sec + (double)usage.ru_utime.tv_usec / 1e6;
+        result.process_sys_s = (double)usage.ru_stime.tv_sec + (double)usage.ru_stime.tv_usec / 1e6;
+    }
+    bool json_to_stdout = config.json_path != NULL && strcmp(config.json_path, "-") == 0;
+    if (!config.quiet)
+        report_text(json_to_stdout ? stderr : stdout, &result);
+    if (config.json_path != NULL && report_json(config.json_path, &result) != 0)
+        status = 1;
+    bool open_loop = config.rate > 0;
+    if (!result_accounting_ok(&result.total.measured, open_loop) || !result_accounting_ok(&result.total.warmup, open_loop)) {
+        fprintf(stderr, "loadgen: the request accounting does not add up: this is a loadgen bug\n");
+        status = 1;
+    }
+
+    for (int t = 0; t < config.threads; t++)
+        worker_destroy(&workers[t]);
+    free(workers);
+    free(result.timeline);
+    run_stats_destroy(&result.total);
+    pthread_barrier_destroy(&control.ready);
+    pthread_barrier_destroy(&control.go);
+    options_free(&config);
+    return status;
+}

@@ -1,0 +1,232 @@
+/* loadgen.h - what the parts of bin/loadgen share: the configuration, the per-thread statistics
+ * and the interfaces between loadgen_options.c (the command line), loadgen_engine.c (one epoll
+ * loop per thread), loadgen_stats.c (histograms and the timeline), loadgen.c (threads, merging)
+ * and loadgen_report.c (text and JSON). */
+#ifndef LOADGEN_H
+#define LOADGEN_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "hdr.h"
+
+#define LOADGEN_SCHEMA "c10k-lab/loadgen/1"
+#define MAX_EXPECT_STATUS 16
+/* Histograms hold microseconds up to an hour; 3 significant digits as the issue asks. */
+#define LATENCY_HIGHEST_US INT64_C(3600000000)
+#define LATENCY_DIGITS 3
+
+extern const char loadgen_version[];
+extern const char loadgen_commit[];
+
+/* Why a request (or, for connect, a connection attempt) failed. The order is the report's. */
+enum error_class {
+    ERR_CONNECT, /* socket(), bind() or connect() failed, or a connect was refused or timed out */
+    ERR_READ,    /* read() failed, or the server closed before the response was complete */
+    ERR_WRITE,   /* write() failed (other than a reset) */
+    ERR_TIMEOUT, /* no complete response within --timeout */
+    ERR_RESET,   /* ECONNRESET or EPIPE: the server reset the connection */
+    ERR_PARSE,   /* the response was malformed (framing, status line, headers) */
+    ERR_STATUS,  /* a well-formed response with an unexpected status */
+    ERR_BODY,    /* a well-formed response whose body length differs from --expect-bytes */
+    ERROR_CLASSES
+};
+extern const char *const error_class_names[ERROR_CLASSES];
+
+struct config {
+    /* The target. */
+    const char *url;
+    char *host;                   /* as written in the URL, without brackets */
+    char *host_header;            /* HOST[:PORT] as written in the URL */
+    int port;
+    char *path;                   /* origin form, starting with '/' */
+    struct sockaddr_storage address;
+    socklen_t address_len;
+
+    /* Load shape. */
+    int connections;
+    int threads;
+    double duration_s;
+    double warmup_s;
+    double rate;                  /* requests/s over all connections; 0 = closed loop */
+    int pipeline;
+    bool close;                   /* a new connection for every request */
+    int idle;                     /* extra connections held open and silent */
+    double timeout_s;
+
+    /* The request. */
+    const char *method;
+    long long body_bytes;         /* -1: no body */
+    const char **headers;         /* -H values, "Name: value" */
+    int header_count;
+    uint32_t *sources;            /* --source addresses, network byte order */
+    int source_count;
+
+    /* Checks and output. */
+    int expect_status[MAX_EXPECT_STATUS];
+    int expect_status_count;      /* 0: any 2xx */
+    long long expect_bytes;       /* -1: not checked */
+    const char *json_path;
+    bool quiet;
+    bool progress;
+
+    /* Derived once, read by every thread. */
+    char *request;                /* the request `pipeline` times over, so a batch is one write */
+    size_t request_len;           /* of one copy */
+    bool head_request;
+    int64_t timeout_ns;
+};
+
+/* Parses the command line into config (prints the usage and exits 2 on a bad argument). */
+void options_parse(int argc, char **argv, struct config *config);
+void options_free(struct config *config);
+
+/* Counters over one class of requests (measured or warm-up). "started" counts a request once it
+ * is written (or, with --close, once its connection is being opened); every started request ends
+ * exactly once as completed or failed, or is still in flight when the run stops. */
+struct counters {
+    uint64_t intended;            /* open loop: requests whose intended send time has come */
+    uint64_t started;
+    uint64_t completed;
+    uint64_t failed;
+    uint64_t in_flight_at_end;
+    uint64_t unsent_at_end;       /* open loop: intended but not yet sent when the run stopped */
+    uint64_t errors[ERROR_CLASSES];
+    uint64_t connect_errors_without_request; /* keep-alive connects: no request was started */
+    uint64_t censored;            /* timeouts recorded in the histograms at the timeout value */
+};
+
+struct idle_stats {
+    uint64_t requested;
+    uint64_t established;
+    uint64_t failed;              /* could not connect (socket, connect or timeout) */
+    uint64_t closed_by_peer;      /* established, then closed by the server during the run */
+    uint64_t open_at_end;
+    double setup_s;               /* until every idle connect had succeeded or failed */
+};
+
+/* One second of the timeline: counts, and the latencies as a sparse copy of that second's
+ * histogram (index, count pairs in `struct timeline`'s entry array). */
+struct second_stats {
+    uint64_t completed;
+    uint64_t errors;
+    uint32_t first_entry;
+    uint32_t entry_count;
+};
+
+struct sparse_entry {
+    int32_t index;
+    uint32_t count;
+};
+
+struct timeline {
+    struct second_stats *seconds;
+    size_t second_count;
+    struct sparse_entry *entries;
+    size_t entry_count;
+    size_t entry_cap;
+    struct hdr current;           /* the second being filled */
+    int64_t current_second;       /* -1: none yet */
+};
+
+struct run_stats {
+    struct counters measured;
+    struct counters warmup;
+    uint64_t bytes_read;          /* during the measured window */
+    uint64_t bytes_written;
+    uint64_t connections_opened;  /* connects that succeeded, whole run */
+    uint64_t closed_by_server;    /* keep-alive connections the server closed between requests */
+    struct hdr response;          /* latency; from the intended send time in open loop */
+    struct hdr service;           /* open loop: from the actual send */
+    struct hdr lag;               /* open loop: actual send - intended send */
+    struct timeline timeline;
+    struct idle_stats idle;
+    double cpu_user_s;            /* this thread's CPU time in the measured window */
+    double cpu_sys_s;
+};
+
+/* What the threads share while running. */
+struct run_control {
+    pthread_barrier_t ready;      /* every thread has set up its idle connections */
+    pthread_barrier_t go;         /* the main thread has set the start time */
+    int64_t start_ns;
+    int64_t measure_ns;           /* start + warm-up: measured samples start here */
+    int64_t end_ns;
+    atomic_bool stop;             /* Ctrl-C: every thread stops at its next loop */
+};
+
+struct conn;
+struct idle_conn;
+
+struct worker {
+    int id;
+    pthread_t thread;
+    const struct config *config;
+    struct run_control *control;
+    int epoll_fd;
+    struct conn *conns;
+    uint32_t conn_count;
+    uint32_t first_conn;          /* global number of conns[0]; conns[j] is first_conn + j*threads */
+    struct idle_conn *idle;
+    uint32_t idle_count;
+    char *read_buffer;
+    size_t read_size;
+    uint32_t next_source;
+    struct run_stats stats;
+    int64_t finished_ns;          /* when the loop stopped (at most end_ns) */
+    /* Read by the main thread for the progress line; written with relaxed stores. */
+    _Atomic uint64_t progress_done;
+    _Atomic uint64_t progress_errors;
+    _Atomic uint32_t progress_open;
+    /* The engine's private state. */
+    struct engine_state *engine;
+};
+
+/* loadgen_engine.c */
+int worker_init(struct worker *worker, int id, const struct config *config, struct run_control *control);
+void *worker_main(void *worker);
+void worker_destroy(struct worker *worker);
+int64_t now_ns(void);
+
+/* Statistics helpers (loadgen_stats.c). */
+int run_stats_init(struct run_stats *stats, const struct config *config);
+void run_stats_destroy(struct run_stats *stats);
+/* Adds the second the sample completed in to the timeline (latency_us < 0: an error). */
+int timeline_record(struct timeline *timeline, int64_t second, int64_t latency_us);
+void timeline_flush(struct timeline *timeline);
+
+/* The merged result of a run, for the report. */
+struct timeline_point {
+    uint64_t completed;
+    uint64_t errors;
+    int64_t p50_us;               /* -1 when the second had no latency sample */
+    int64_t p99_us;
+};
+
+struct result {
+    const struct config *config;
+    struct run_stats total;       /* counters and histograms of all threads added together */
+    struct timeline_point *timeline;
+    size_t timeline_len;
+    double duration_s;            /* of the measured window actually run */
+    bool interrupted;
+    double process_user_s;        /* getrusage(RUSAGE_SELF) at exit: the whole run */
+    double process_sys_s;
+    uint64_t nofile_soft;
+    uint64_t nofile_hard;
+    uint64_t nofile_needed;
+    char started_at[32];          /* UTC, ISO 8601 */
+};
+
+/* loadgen_report.c */
+void report_text(FILE *out, const struct result *result);
+/* Writes the JSON document; returns 0 or -1 (with a message on stderr). */
+int report_json(const char *path, const struct result *result);
+bool result_saturated(const struct result *result);
+bool result_accounting_ok(const struct counters *counters, bool open_loop);
+
+#endif

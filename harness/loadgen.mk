@@ -1,0 +1,43 @@
+# harness/loadgen.mk - bin/loadgen, its test servers, its tests and its benchmark.
+# Included at the end of the Makefile, so it uses CC, CFLAGS, LDFLAGS, OBJ, BINDIR, BUILD, VERSION.
+
+LOADGEN_SRCS := harness/loadgen.c harness/loadgen_options.c harness/loadgen_engine.c \
+                harness/loadgen_stats.c harness/loadgen_report.c harness/loadgen_version.c \
+                harness/hdr.c harness/http_response.c
+LOADGEN_OBJS := $(LOADGEN_SRCS:%.c=$(OBJ)/%.o)
+LOADGEN_JANSSON_CFLAGS := $(shell pkg-config --cflags jansson 2>/dev/null)
+LOADGEN_JANSSON_LIBS := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
+LOADGEN_COMMIT := $(shell git rev-parse --verify -q HEAD 2>/dev/null || echo unknown)
+# Test programs go under the build directory (build/tests/loadgen, or build/san-*/tests/loadgen).
+LOADGEN_TEST_BIN := $(BUILD)/tests/loadgen
+
+.PHONY: test-loadgen bench-loadgen loadgen-test-programs
+all: $(BINDIR)/loadgen
+
+$(OBJ)/harness/loadgen_report.o: CFLAGS += $(LOADGEN_JANSSON_CFLAGS)
+# Like servers/common/version.o: the version is compiled into one small object, rebuilt only when
+# `git describe` changes.
+$(OBJ)/harness/loadgen_version.o: $(BUILD)/version.txt
+$(OBJ)/harness/loadgen_version.o: CFLAGS += -DLOADGEN_VERSION='"$(VERSION)"' -DLOADGEN_COMMIT='"$(LOADGEN_COMMIT)"'
+
+# An explicit rule, so the Makefile's pattern rule for servers ($(BINDIR)/%) does not apply.
+$(BINDIR)/loadgen: $(LOADGEN_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $(LOADGEN_OBJS) $(LOADGEN_JANSSON_LIBS) -lm
+
+$(LOADGEN_TEST_BIN)/test_server: tests/loadgen/test_server.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS)
+
+$(LOADGEN_TEST_BIN)/test_units: tests/loadgen/test_units.c $(OBJ)/harness/hdr.o $(OBJ)/harness/http_response.o
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Iharness -o $@ $^ $(LDFLAGS) -lm
+
+# Everything tests/loadgen/run.sh needs; it builds this itself when run without `make`.
+loadgen-test-programs: $(BINDIR)/loadgen $(BINDIR)/epoll-lt $(LOADGEN_TEST_BIN)/test_server $(LOADGEN_TEST_BIN)/test_units
+
+test-loadgen: loadgen-test-programs
+	LOADGEN=$(BINDIR)/loadgen EPOLL_LT=$(BINDIR)/epoll-lt LOADGEN_TEST_BIN=$(LOADGEN_TEST_BIN) tests/loadgen/run.sh
+
+bench-loadgen: $(BINDIR)/loadgen $(BINDIR)/epoll-lt
+	LOADGEN=$(BINDIR)/loadgen EPOLL_LT=$(BINDIR)/epoll-lt harness/bench_loadgen.sh

@@ -1,0 +1,456 @@
+/* loadgen_options.c - the command line, parsed strictly: a value that is not entirely a number in
+ * range is an error, never silently 0, because a run with a misread flag measures the wrong thing.
+ * Also builds the request bytes once, so the threads only ever copy pointers to them. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "loadgen.h"
+
+#define MAX_SOURCES 65536
+
+static void print_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: loadgen [options] http://HOST[:PORT]/PATH\n"
+            "  -c, --connections N   connections making requests (default 10)\n"
+            "  -t, --threads N       threads, each with its own epoll loop (default 1)\n"
+            "  -d, --duration T      measured time, e.g. 10, 10s, 500ms, 2m (default 10s)\n"
+            "      --warmup T        run this long first without measuring (default 0)\n"
+            "  -R, --rate N          open loop: N requests/s in total, paced evenly per connection;\n"
+            "                        latency is then measured from the intended send time\n"
+            "  -P, --pipeline N      requests in flight per connection (default 1)\n"
+            "      --close           a new connection for every request (Connection: close)\n"
+            "      --idle N          also hold N connections open and silent (the C10K shape)\n"
+            "  -m, --method M        request method (default GET, or POST with --body-bytes)\n"
+            "      --body-bytes N    send a body of N bytes with Content-Length\n"
+            "  -H, --header 'N: V'   add a request header (repeatable)\n"
+            "      --timeout T       a request not answered within T fails (default 5s)\n"
+            "      --source A[-B]    bind connections to these IPv4 source addresses in turn,\n"
+            "                        e.g. 127.0.0.1-127.0.0.16 (a comma-separated list is allowed)\n"
+            "      --expect-status L only these statuses count as success, e.g. 200,204 (default 2xx)\n"
+            "      --expect-bytes N  a response body must be exactly N bytes\n"
+            "      --json FILE       write the results as JSON to FILE ('-' for stdout)\n"
+            "      --progress        a progress line per second on stderr (default: if a terminal)\n"
+            "      --quiet           no summary and no progress line\n"
+            "  -h, --help            print this help\n"
+            "      --version         print the version\n");
+}
+
+static _Noreturn void usage_error(const char *problem, const char *value)
+{
+    fprintf(stderr, "loadgen: %s%s%s\n", problem, value ? ": " : "", value ? value : "");
+    print_usage(stderr);
+    exit(2);
+}
+
+static bool parse_long(const char *text, long long min, long long max, long long *result)
+{
+    char *end;
+    errno = 0;
+    long long value = strtoll(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || value < min || value > max)
+        return false;
+    *result = value;
+    return true;
+}
+
+static bool parse_int(const char *text, int min, int max, int *result)
+{
+    long long value;
+    if (!parse_long(text, min, max, &value))
+        return false;
+    *result = (int)value;
+    return true;
+}
+
+/* A time: a number with an optional unit (ms, s, m, h; seconds without one). */
+static bool parse_time(const char *text, bool allow_zero, double *result)
+{
+    char *end;
+    errno = 0;
+    double value = strtod(text, &end);
+    if (errno != 0 || end == text || !isfinite(value) || value < 0)
+        return false;
+    if (strcmp(end, "ms") == 0)
+        value /= 1000;
+    else if (strcmp(end, "m") == 0)
+        value *= 60;
+    else if (strcmp(end, "h") == 0)
+        value *= 3600;
+    else if (strcmp(end, "s") != 0 && *end != '\0')
+        return false;
+    if ((!allow_zero && value <= 0) || value > 86400 * 7)
+        return false;
+    *result = value;
+    return true;
+}
+
+static bool parse_rate(const char *text, double *result)
+{
+    char *end;
+    errno = 0;
+    double value = strtod(text, &end);
+    if (errno != 0 || end == text || *end != '\0' || !isfinite(value) || value <= 0 || value > 1e9)
+        return false;
+    *result = value;
+    return true;
+}
+
+static bool is_token(const char *text, size_t len)
+{
+    static const char specials[] = "!#$%&'*+-.^_`|~";
+    if (len == 0)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        if (!alnum && (c == '\0' || strchr(specials, c) == NULL))
+            return false;
+    }
+    return true;
+}
+
+/* "Name: value" with a token name and no control characters but HTAB. */
+static bool valid_header(const char *header)
+{
+    const char *colon = strchr(header, ':');
+    if (colon == NULL || !is_token(header, (size_t)(colon - header)))
+        return false;
+    for (const char *p = colon + 1; *p; p++)
+        if ((unsigned char)*p < 0x20 ? *p != '\t' : *p == 0x7f)
+            return false;
+    return true;
+}
+
+static bool header_named(const char *header, const char *name)
+{
+    size_t len = strlen(name);
+    return strncasecmp(header, name, len) == 0 && header[len] == ':';
+}
+
+/* "200,204": statuses 100..599. */
+static bool parse_status_list(const char *text, struct config *config)
+{
+    char *copy = strdup(text);
+    if (copy == NULL)
+        return false;
+    bool ok = true;
+    config->expect_status_count = 0;
+    char *saved;
+    for (char *item = strtok_r(copy, ",", &saved); item; item = strtok_r(NULL, ",", &saved)) {
+        int status;
+        if (config->expect_status_count == MAX_EXPECT_STATUS || !parse_int(item, 100, 599, &status)) {
+            ok = false;
+            break;
+        }
+        config->expect_status[config->expect_status_count++] = status;
+    }
+    free(copy);
+    return ok && config->expect_status_count > 0;
+}
+
+/* "127.0.0.1-127.0.0.16,127.0.1.1": IPv4 addresses, expanded into config->sources. */
+static bool parse_sources(const char *text, struct config *config)
+{
+    char *copy = strdup(text);
+    if (copy == NULL)
+        return false;
+    bool ok = true;
+    char *saved;
+    for (char *item = strtok_r(copy, ",", &saved); item && ok; item = strtok_r(NULL, ",", &saved)) {
+        char *dash = strchr(item, '-');
+        if (dash)
+            *dash = '\0';
+        struct in_addr first, last;
+        if (inet_pton(AF_INET, item, &first) != 1 || (dash && inet_pton(AF_INET, dash + 1, &last) != 1)) {
+            ok = false;
+            break;
+        }
+        uint32_t from = ntohl(first.s_addr), to = dash ? ntohl(last.s_addr) : from;
+        if (to < from || (uint64_t)config->source_count + (to - from) + 1 > MAX_SOURCES) {
+            ok = false;
+            break;
+        }
+        uint32_t *grown = realloc(config->sources, ((size_t)config->source_count + (to - from) + 1) * sizeof *grown);
+        if (grown == NULL) {
+            ok = false;
+            break;
+        }
+        config->sources = grown;
+        for (uint64_t address = from; address <= to; address++)
+            config->sources[config->source_count++] = htonl((uint32_t)address);
+    }
+    free(copy);
+    return ok && config->source_count > 0;
+}
+
+/* http://HOST[:PORT][/PATH]; HOST may be [IPv6]. Resolves it once, here. */
+static void parse_url(const char *url, struct config *config)
+{
+    if (strncmp(url, "http://", 7) != 0)
+        usage_error("the URL must start with http://", url);
+    const char *host = url + 7;
+    const char *host_end, *rest;
+    if (*host == '[') {
+        host_end = strchr(host, ']');
+        if (host_end == NULL)
+            usage_error("unclosed [ in URL", url);
+        rest = host_end + 1;
+        host++;
+    } else {
+        host_end = host + strcspn(host, ":/?#");
+        rest = host_end;
+    }
+    if (host_end == host)
+        usage_error("no host in URL", url);
+    config->host = strndup(host, (size_t)(host_end - host));
+    if (config->host == NULL)
+        usage_error("out of memory", NULL);
+
+    config->port = 80;
+    const char *authority_end = rest;
+    if (*rest == ':') {
+        size_t digits = strcspn(rest + 1, "/?#");
+        char port_text[8];
+        if (digits == 0 || digits >= sizeof port_text)
+            usage_error("bad port in URL", url);
+        memcpy(port_text, rest + 1, digits);
+        port_text[digits] = '\0';
+        if (!parse_int(port_text, 1, 65535, &config->port))
+            usage_error("bad port in URL", url);
+        rest += 1 + digits;
+        authority_end = rest;
+    }
+    /* The Host header repeats the authority as written (with the port only if one was given). */
+    const char *authority = url + 7;
+    config->host_header = strndup(authority, (size_t)(authority_end - authority));
+    if (config->host_header == NULL)
+        usage_error("out of memory", NULL);
+    if (*rest == '#')
+        usage_error("the URL has a fragment", url);
+    if (*rest == '?' || *rest == '\0') {
+        /* "http://h:1?q" means path "/?q". */
+        size_t len = strcspn(rest, "#");
+        config->path = malloc(len + 2);
+        if (config->path == NULL)
+            usage_error("out of memory", NULL);
+        config->path[0] = '/';
+        memcpy(config->path + 1, rest, len);
+        config->path[len + 1] = '\0';
+    } else {
+        config->path = strndup(rest, strcspn(rest, "#"));
+        if (config->path == NULL)
+            usage_error("out of memory", NULL);
+    }
+    for (const char *p = config->path; *p; p++)
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+            usage_error("the URL path must be visible ASCII (percent-encode the rest)", url);
+
+    char port_text[8];
+    snprintf(port_text, sizeof port_text, "%d", config->port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+    struct addrinfo *found;
+    int error = getaddrinfo(config->host, port_text, &hints, &found);
+    if (error != 0) {
+        fprintf(stderr, "loadgen: cannot resolve %s: %s\n", config->host, gai_strerror(error));
+        exit(2);
+    }
+    memcpy(&config->address, found->ai_addr, found->ai_addrlen);
+    config->address_len = found->ai_addrlen;
+    freeaddrinfo(found);
+}
+
+/* Appends to a growing string; exits on out-of-memory (start-up only). */
+struct text {
+    char *data;
+    size_t len;
+    size_t cap;
+};
+
+static void text_append(struct text *text, const char *bytes, size_t len)
+{
+    if (text->len + len + 1 > text->cap) {
+        size_t cap = text->cap ? text->cap : 256;
+        while (cap < text->len + len + 1)
+            cap *= 2;
+        char *grown = realloc(text->data, cap);
+        if (grown == NULL) {
+            fprintf(stderr, "loadgen: out of memory building the request\n");
+            exit(1);
+        }
+        text->data = grown;
+        text->cap = cap;
+    }
+    memcpy(text->data + text->len, bytes, len);
+    text->len += len;
+    text->data[text->len] = '\0';
+}
+
+static void text_add(struct text *text, const char *string)
+{
+    text_append(text, string, strlen(string));
+}
+
+static void build_request(struct config *config)
+{
+    struct text one = {0};
+    text_add(&one, config->method);
+    text_add(&one, " ");
+    text_add(&one, config->path);
+    text_add(&one, " HTTP/1.1\r\n");
+    bool has_host = false;
+    for (int i = 0; i < config->header_count; i++)
+        has_host |= header_named(config->headers[i], "host");
+    if (!has_host) {
+        text_add(&one, "Host: ");
+        text_add(&one, config->host_header);
+        text_add(&one, "\r\n");
+    }
+    for (int i = 0; i < config->header_count; i++) {
+        text_add(&one, config->headers[i]);
+        text_add(&one, "\r\n");
+    }
+    if (config->body_bytes >= 0) {
+        char length[64];
+        snprintf(length, sizeof length, "Content-Length: %lld\r\n", config->body_bytes);
+        text_add(&one, length);
+    }
+    if (config->close)
+        text_add(&one, "Connection: close\r\n");
+    text_add(&one, "\r\n");
+    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz";
+    for (long long i = 0; i < config->body_bytes; i++)
+        text_append(&one, &alphabet[i % 26], 1);
+
+    config->request_len = one.len;
+    if ((size_t)config->pipeline > SIZE_MAX / 2 / one.len)
+        usage_error("request too large to pipeline", NULL);
+    config->request = malloc(one.len * (size_t)config->pipeline);
+    if (config->request == NULL) {
+        fprintf(stderr, "loadgen: out of memory for the request\n");
+        exit(1);
+    }
+    for (int i = 0; i < config->pipeline; i++)
+        memcpy(config->request + (size_t)i * one.len, one.data, one.len);
+    free(one.data);
+}
+
+void options_parse(int argc, char **argv, struct config *config)
+{
+    enum { OPT_WARMUP = 256, OPT_CLOSE, OPT_IDLE, OPT_BODY_BYTES, OPT_TIMEOUT, OPT_SOURCE, OPT_JSON,
+           OPT_EXPECT_STATUS, OPT_EXPECT_BYTES, OPT_QUIET, OPT_PROGRESS, OPT_VERSION };
+    static const struct option long_options[] = {
+        {"connections", required_argument, NULL, 'c'},
+        {"threads", required_argument, NULL, 't'},
+        {"duration", required_argument, NULL, 'd'},
+        {"warmup", required_argument, NULL, OPT_WARMUP},
+        {"rate", required_argument, NULL, 'R'},
+        {"pipeline", required_argument, NULL, 'P'},
+        {"close", no_argument, NULL, OPT_CLOSE},
+        {"idle", required_argument, NULL, OPT_IDLE},
+        {"method", required_argument, NULL, 'm'},
+        {"body-bytes", required_argument, NULL, OPT_BODY_BYTES},
+        {"header", required_argument, NULL, 'H'},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"source", required_argument, NULL, OPT_SOURCE},
+        {"json", required_argument, NULL, OPT_JSON},
+        {"expect-status", required_argument, NULL, OPT_EXPECT_STATUS},
+        {"expect-bytes", required_argument, NULL, OPT_EXPECT_BYTES},
+        {"quiet", no_argument, NULL, OPT_QUIET},
+        {"progress", no_argument, NULL, OPT_PROGRESS},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {NULL, 0, NULL, 0},
+    };
+    *config = (struct config){
+        .connections = 10, .threads = 1, .duration_s = 10, .pipeline = 1, .timeout_s = 5,
+        .body_bytes = -1, .expect_bytes = -1,
+    };
+    bool threads_given = false;
+
+    opterr = 0; /* we print our own message, with the usage */
+    int option;
+    while ((option = getopt_long(argc, argv, ":c:t:d:R:P:m:H:h", long_options, NULL)) != -1) {
+        bool ok = true;
+        switch (option) {
+        case 'c': ok = parse_int(optarg, 1, 1000000, &config->connections); break;
+        case 't': ok = parse_int(optarg, 1, 1024, &config->threads); threads_given = true; break;
+        case 'd': ok = parse_time(optarg, false, &config->duration_s); break;
+        case OPT_WARMUP: ok = parse_time(optarg, true, &config->warmup_s); break;
+        case 'R': ok = parse_rate(optarg, &config->rate); break;
+        case 'P': ok = parse_int(optarg, 1, 1024, &config->pipeline); break;
+        case OPT_CLOSE: config->close = true; break;
+        case OPT_IDLE: ok = parse_int(optarg, 0, 1000000, &config->idle); break;
+        case 'm': config->method = optarg; ok = is_token(optarg, strlen(optarg)); break;
+        case OPT_BODY_BYTES: ok = parse_long(optarg, 0, 1LL << 30, &config->body_bytes); break;
+        case 'H': {
+            ok = valid_header(optarg);
+            const char **grown = realloc(config->headers, ((size_t)config->header_count + 1) * sizeof *grown);
+            if (grown == NULL)
+                usage_error("out of memory", NULL);
+            config->headers = grown;
+            config->headers[config->header_count++] = optarg;
+            break;
+        }
+        case OPT_TIMEOUT: ok = parse_time(optarg, false, &config->timeout_s); break;
+        case OPT_SOURCE: ok = parse_sources(optarg, config); break;
+        case OPT_JSON: config->json_path = optarg; ok = *optarg != '\0'; break;
+        case OPT_EXPECT_STATUS: ok = parse_status_list(optarg, config); break;
+        case OPT_EXPECT_BYTES: ok = parse_long(optarg, 0, LLONG_MAX, &config->expect_bytes); break;
+        case OPT_QUIET: config->quiet = true; break;
+        case OPT_PROGRESS: config->progress = true; break;
+        case 'h':
+            print_usage(stdout);
+            exit(0);
+        case OPT_VERSION:
+            printf("loadgen (c10k-lab) %s\n", loadgen_version);
+            exit(0);
+        case ':':
+            usage_error("missing value for", argv[optind - 1]);
+        default:
+            usage_error("unknown option", argv[optind - 1]);
+        }
+        if (!ok)
+            usage_error("bad value", optarg);
+    }
+    if (optind == argc)
+        usage_error("no URL given", NULL);
+    if (optind + 1 < argc)
+        usage_error("unexpected argument", argv[optind + 1]);
+    config->url = argv[optind];
+
+    if (config->threads > config->connections) {
+        if (threads_given)
+            usage_error("more threads than connections", NULL);
+        config->threads = config->connections;
+    }
+    if (config->close && config->pipeline > 1)
+        usage_error("--close and --pipeline > 1 exclude each other (one request per connection)", NULL);
+    if (config->method == NULL)
+        config->method = config->body_bytes >= 0 ? "POST" : "GET";
+    config->head_request = strcmp(config->method, "HEAD") == 0;
+    config->timeout_ns = (int64_t)llround(config->timeout_s * 1e9);
+
+    parse_url(config->url, config);
+    if (config->source_count > 0 && config->address.ss_family != AF_INET)
+        usage_error("--source takes IPv4 addresses, but the target is not IPv4", config->host);
+    build_request(config);
+}
+
+void options_free(struct config *config)
+{
+    free(config->host);
+    free(config->host_header);
+    free(config->path);
+    free(config->headers);
+    free(config->sources);
+    free(config->request);
+}

@@ -1,0 +1,475 @@
+/* loadgen_report.c - the human summary (in the spirit of wrk's) and the JSON document
+ * (schema c10k-lab/loadgen/1, every field documented in docs/loadgen.md). */
+#include <errno.h>
+#include <jansson.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "loadgen.h"
+
+/* A run could not keep its rate when fewer than this share of the offered requests completed ... */
+#define SATURATION_ACHIEVED_SHARE 0.98
+/* ... or when the 99th percentile of the send lag exceeds this. */
+#define SATURATION_LAG_P99_US 1000
+
+static const double percentiles[] = {50, 75, 90, 99, 99.9, 99.99};
+static const char *const percentile_keys[] = {"p50_us", "p75_us", "p90_us", "p99_us", "p99_9_us", "p99_99_us"};
+#define PERCENTILE_COUNT (sizeof percentiles / sizeof percentiles[0])
+
+static bool open_loop(const struct result *result)
+{
+    return result->config->rate > 0;
+}
+
+bool result_accounting_ok(const struct counters *counters, bool is_open_loop)
+{
+    uint64_t request_errors = 0;
+    for (int i = 0; i < ERROR_CLASSES; i++)
+        request_errors += counters->errors[i];
+    request_errors -= counters->connect_errors_without_request;
+    bool ok = counters->started == counters->completed + counters->failed + counters->in_flight_at_end &&
+              counters->failed == request_errors;
+    if (is_open_loop)
+        ok = ok && counters->intended == counters->started + counters->unsent_at_end;
+    return ok;
+}
+
+static double offered_rate(const struct result *result)
+{
+    return result->duration_s > 0 ? (double)result->total.measured.intended / result->duration_s : 0;
+}
+
+static double achieved_rate(const struct result *result)
+{
+    return result->duration_s > 0 ? (double)result->total.measured.completed / result->duration_s : 0;
+}
+
+bool result_saturated(const struct result *result)
+{
+    return achieved_rate(result) < SATURATION_ACHIEVED_SHARE * offered_rate(result) ||
+           hdr_value_at_percentile(&result->total.lag, 99) > SATURATION_LAG_P99_US;
+}
+
+static uint64_t total_errors(const struct counters *counters)
+{
+    uint64_t sum = 0;
+    for (int i = 0; i < ERROR_CLASSES; i++)
+        sum += counters->errors[i];
+    return sum;
+}
+
+/* --- text ------------------------------------------------------------------------------------- */
+
+static const char *format_us(double us, char *buffer, size_t size)
+{
+    if (us < 1000)
+        snprintf(buffer, size, "%.0fus", us);
+    else if (us < 1000000)
+        snprintf(buffer, size, "%.2fms", us / 1000);
+    else
+        snprintf(buffer, size, "%.2fs", us / 1000000);
+    return buffer;
+}
+
+static const char *format_bytes(double bytes, char *buffer, size_t size)
+{
+    static const char *const units[] = {"B", "KB", "MB", "GB", "TB"};
+    int unit = 0;
+    while (bytes >= 1024 && unit < 4) {
+        bytes /= 1024;
+        unit++;
+    }
+    snprintf(buffer, size, unit ? "%.2f%s" : "%.0f%s", bytes, units[unit]);
+    return buffer;
+}
+
+static void latency_row(FILE *out, const char *name, const struct hdr *hdr)
+{
+    char cell[32];
+    fprintf(out, "  %-9s", name);
+    if (hdr->total == 0) {
+        fprintf(out, "  (no samples)\n");
+        return;
+    }
+    fprintf(out, "%10s", format_us(hdr_mean(hdr), cell, sizeof cell));
+    fprintf(out, "%10s", format_us(hdr_stdev(hdr), cell, sizeof cell));
+    for (size_t i = 0; i < PERCENTILE_COUNT; i++)
+        fprintf(out, "%10s", format_us((double)hdr_value_at_percentile(hdr, percentiles[i]), cell, sizeof cell));
+    fprintf(out, "%10s\n", format_us((double)hdr->max, cell, sizeof cell));
+}
+
+void report_text(FILE *out, const struct result *result)
+{
+    const struct config *config = result->config;
+    const struct run_stats *total = &result->total;
+    const struct counters *measured = &total->measured;
+    char a[32], b[32];
+
+    fprintf(out, "loadgen %s: %s\n", loadgen_version, config->url);
+    fprintf(out, "  %s, %d thread%s, %d connection%s, pipeline %d%s, %.2fs", open_loop(result) ? "open loop" : "closed loop",
+            config->threads, config->threads == 1 ? "" : "s", config->connections, config->connections == 1 ? "" : "s",
+            config->pipeline, config->close ? ", a new connection per request" : "", config->duration_s);
+    if (config->warmup_s > 0)
+        fprintf(out, " after %.2fs warm-up", config->warmup_s);
+    if (open_loop(result))
+        fprintf(out, ", %.1f requests/s offered", config->rate);
+    fprintf(out, "%s\n", result->interrupted ? " (interrupted)" : "");
+
+    fprintf(out, "  %-9s%10s%10s%10s%10s%10s%10s%10s%10s%10s\n", "Latency", "mean", "stdev", "p50", "p75", "p90",
+            "p99", "p99.9", "p99.99", "max");
+    latency_row(out, open_loop(result) ? "response" : "latency", &total->response);
+    if (open_loop(result)) {
+        latency_row(out, "service", &total->service);
+        latency_row(out, "send lag", &total->lag);
+        fprintf(out, "  (response time counts from the intended send time, corrected for coordinated omission)\n");
+    }
+    fprintf(out, "  %llu requests in %.2fs, %s read, %s written\n", (unsigned long long)measured->completed,
+            result->duration_s, format_bytes((double)total->bytes_read, a, sizeof a),
+            format_bytes((double)total->bytes_written, b, sizeof b));
+    double seconds = result->duration_s > 0 ? result->duration_s : 1;
+    fprintf(out, "Requests/sec: %12.2f\n", (double)measured->completed / seconds);
+    fprintf(out, "Transfer/sec: %12s\n", format_bytes((double)total->bytes_read / seconds, a, sizeof a));
+
+    if (total_errors(measured) == 0) {
+        fprintf(out, "Errors: none\n");
+    } else {
+        fprintf(out, "Errors:");
+        for (int i = 0; i < ERROR_CLASSES; i++)
+            fprintf(out, " %s %llu%s", error_class_names[i], (unsigned long long)measured->errors[i],
+                    i + 1 < ERROR_CLASSES ? "," : "\n");
+        if (measured->censored > 0)
+            fprintf(out, "  %llu timed-out requests are in the latency histogram as censored samples at %s\n",
+                    (unsigned long long)measured->censored, format_us(config->timeout_s * 1e6, a, sizeof a));
+        if (measured->connect_errors_without_request > 0)
+            fprintf(out, "  %llu connect errors happened before any request on that connection\n",
+                    (unsigned long long)measured->connect_errors_without_request);
+    }
+    fprintf(out, "Accounting: started %llu = completed %llu + failed %llu + in flight %llu: %s\n",
+            (unsigned long long)measured->started, (unsigned long long)measured->completed,
+            (unsigned long long)measured->failed, (unsigned long long)measured->in_flight_at_end,
+            result_accounting_ok(measured, open_loop(result)) ? "ok" : "MISMATCH (a loadgen bug)");
+    if (open_loop(result)) {
+        fprintf(out, "Rate: offered %.2f/s (%llu intended, %llu not yet sent at the end), achieved %.2f/s, send lag p99 %s: %s\n",
+                offered_rate(result), (unsigned long long)measured->intended,
+                (unsigned long long)measured->unsent_at_end, achieved_rate(result),
+                format_us((double)hdr_value_at_percentile(&total->lag, 99), a, sizeof a),
+                result_saturated(result) ? "SATURATED (achieved < 98% of offered, or send lag p99 > 1ms)" : "kept");
+    }
+    if (config->warmup_s > 0) {
+        const struct counters *warmup = &total->warmup;
+        fprintf(out, "Warm-up (not measured): started %llu, completed %llu, failed %llu, in flight %llu\n",
+                (unsigned long long)warmup->started, (unsigned long long)warmup->completed,
+                (unsigned long long)warmup->failed, (unsigned long long)warmup->in_flight_at_end);
+    }
+    if (config->idle > 0) {
+        const struct idle_stats *idle = &total->idle;
+        fprintf(out, "Idle: %llu requested, %llu established, %llu failed, %llu closed by the server, %llu open at the end (set up in %.2fs)\n",
+                (unsigned long long)idle->requested, (unsigned long long)idle->established,
+                (unsigned long long)idle->failed, (unsigned long long)idle->closed_by_peer,
+                (unsigned long long)idle->open_at_end, idle->setup_s);
+    }
+    double cpu = total->cpu_user_s + total->cpu_sys_s;
+    fprintf(out, "Loadgen CPU: %.2fs (user %.2fs, sys %.2fs)", cpu, total->cpu_user_s, total->cpu_sys_s);
+    if (measured->completed > 0)
+        fprintf(out, ", %.2fus per request", cpu * 1e6 / (double)measured->completed);
+    fprintf(out, "\n");
+    fflush(out);
+}
+
+/* --- JSON ------------------------------------------------------------------------------------- */
+
+/* Builders that remember a failure instead of checking every call: jansson returns NULL (or -1)
+ * only when out of memory, and one check at the end then covers the whole document. */
+struct builder {
+    bool failed;
+};
+
+static void set(struct builder *builder, json_t *object, const char *key, json_t *value)
+{
+    if (value == NULL || json_object_set_new(object, key, value) != 0)
+        builder->failed = true;
+}
+
+static void append(struct builder *builder, json_t *array, json_t *value)
+{
+    if (value == NULL || json_array_append_new(array, value) != 0)
+        builder->failed = true;
+}
+
+static json_t *integer(uint64_t value)
+{
+    return json_integer((json_int_t)value);
+}
+
+static json_t *latency_json(struct builder *builder, const struct hdr *hdr)
+{
+    json_t *object = json_object();
+    if (object == NULL) {
+        builder->failed = true;
+        return NULL;
+    }
+    set(builder, object, "count", integer(hdr->total));
+    set(builder, object, "min_us", integer(hdr->total ? (uint64_t)hdr->min : 0));
+    set(builder, object, "mean_us", json_real(hdr_mean(hdr)));
+    set(builder, object, "stdev_us", json_real(hdr_stdev(hdr)));
+    set(builder, object, "max_us", integer((uint64_t)hdr->max));
+    for (size_t i = 0; i < PERCENTILE_COUNT; i++)
+        set(builder, object, percentile_keys[i], integer((uint64_t)hdr_value_at_percentile(hdr, percentiles[i])));
+    set(builder, object, "clamped", integer(hdr->clamped));
+    json_t *buckets = json_array();
+    for (int32_t i = hdr_next_nonzero(hdr, 0); i >= 0 && buckets; i = hdr_next_nonzero(hdr, i + 1))
+        append(builder, buckets, json_pack("[II]", (json_int_t)hdr_lowest_at_index(hdr, i), (json_int_t)hdr->counts[i]));
+    set(builder, object, "histogram", buckets);
+    return object;
+}
+
+static json_t *counters_json(struct builder *builder, const struct counters *counters, bool is_open_loop)
+{
+    json_t *object = json_object();
+    if (object == NULL) {
+        builder->failed = true;
+        return NULL;
+    }
+    set(builder, object, "intended", is_open_loop ? integer(counters->intended) : json_null());
+    set(builder, object, "started", integer(counters->started));
+    set(builder, object, "completed", integer(counters->completed));
+    set(builder, object, "failed", integer(counters->failed));
+    set(builder, object, "in_flight_at_end", integer(counters->in_flight_at_end));
+    set(builder, object, "unsent_at_end", is_open_loop ? integer(counters->unsent_at_end) : json_null());
+    set(builder, object, "accounting_ok", json_boolean(result_accounting_ok(counters, is_open_loop)));
+    return object;
+}
+
+/* The first "model name" line of /proc/cpuinfo. */
+static void cpu_model(char *buffer, size_t size)
+{
+    snprintf(buffer, size, "unknown");
+    FILE *cpuinfo = fopen("/proc/cpuinfo", "r");
+    if (cpuinfo == NULL)
+        return;
+    char line[512];
+    while (fgets(line, sizeof line, cpuinfo)) {
+        if (strncmp(line, "model name", 10) == 0) {
+            char *colon = strchr(line, ':');
+            if (colon) {
+                colon++;
+                while (*colon == ' ' || *colon == '\t')
+                    colon++;
+                colon[strcspn(colon, "\n")] = '\0';
+                snprintf(buffer, size, "%s", colon);
+            }
+            break;
+        }
+    }
+    fclose(cpuinfo);
+}
+
+static json_t *environment_json(struct builder *builder, const struct result *result)
+{
+    json_t *object = json_object();
+    if (object == NULL) {
+        builder->failed = true;
+        return NULL;
+    }
+    struct utsname name;
+    bool have_name = uname(&name) == 0;
+    char kernel[2 * sizeof name.release + 2];
+    snprintf(kernel, sizeof kernel, "%s %s", have_name ? name.sysname : "unknown", have_name ? name.release : "");
+    set(builder, object, "kernel", json_string(kernel));
+    set(builder, object, "kernel_version", json_string(have_name ? name.version : "unknown"));
+    set(builder, object, "machine", json_string(have_name ? name.machine : "unknown"));
+    set(builder, object, "hostname", json_string(have_name ? name.nodename : "unknown"));
+    char model[256];
+    cpu_model(model, sizeof model);
+    set(builder, object, "cpu_model", json_string(model));
+    cpu_set_t cpus;
+    set(builder, object, "nproc", integer(sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? (uint64_t)CPU_COUNT(&cpus) : 0));
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    set(builder, object, "online_cpus", integer(online > 0 ? (uint64_t)online : 0));
+    set(builder, object, "loadgen_version", json_string(loadgen_version));
+    set(builder, object, "git_commit", json_string(loadgen_commit));
+    set(builder, object, "started_at", json_string(result->started_at));
+    json_t *nofile = json_object();
+    if (nofile) {
+        set(builder, nofile, "soft", integer(result->nofile_soft));
+        set(builder, nofile, "hard", integer(result->nofile_hard));
+        set(builder, nofile, "needed", integer(result->nofile_needed));
+        set(builder, nofile, "fits", json_boolean(result->nofile_soft >= result->nofile_needed));
+    }
+    set(builder, object, "rlimit_nofile", nofile);
+    return object;
+}
+
+static json_t *config_json(struct builder *builder, const struct config *config)
+{
+    json_t *object = json_object();
+    if (object == NULL) {
+        builder->failed = true;
+        return NULL;
+    }
+    set(builder, object, "url", json_string(config->url));
+    set(builder, object, "host", json_string(config->host));
+    set(builder, object, "port", integer((uint64_t)config->port));
+    set(builder, object, "path", json_string(config->path));
+    set(builder, object, "method", json_string(config->method));
+    set(builder, object, "mode", json_string(config->rate > 0 ? "open" : "closed"));
+    set(builder, object, "rate", config->rate > 0 ? json_real(config->rate) : json_null());
+    set(builder, object, "connections", integer((uint64_t)config->connections));
+    set(builder, object, "threads", integer((uint64_t)config->threads));
+    set(builder, object, "duration_s", json_real(config->duration_s));
+    set(builder, object, "warmup_s", json_real(config->warmup_s));
+    set(builder, object, "pipeline", integer((uint64_t)config->pipeline));
+    set(builder, object, "close", json_boolean(config->close));
+    set(builder, object, "idle", integer((uint64_t)config->idle));
+    set(builder, object, "body_bytes", config->body_bytes >= 0 ? integer((uint64_t)config->body_bytes) : json_null());
+    json_t *headers = json_array();
+    for (int i = 0; i < config->header_count && headers; i++)
+        append(builder, headers, json_string(config->headers[i]));
+    set(builder, object, "headers", headers);
+    set(builder, object, "timeout_s", json_real(config->timeout_s));
+    json_t *sources = json_array();
+    for (int i = 0; i < config->source_count && sources; i++) {
+        char text[16];
+        const unsigned char *octets = (const unsigned char *)&config->sources[i];
+        snprintf(text, sizeof text, "%u.%u.%u.%u", octets[0], octets[1], octets[2], octets[3]);
+        append(builder, sources, json_string(text));
+    }
+    set(builder, object, "source", sources);
+    json_t *statuses = json_array();
+    for (int i = 0; i < config->expect_status_count && statuses; i++)
+        append(builder, statuses, integer((uint64_t)config->expect_status[i]));
+    set(builder, object, "expect_status", statuses);
+    set(builder, object, "expect_bytes", config->expect_bytes >= 0 ? integer((uint64_t)config->expect_bytes) : json_null());
+    set(builder, object, "request_bytes", integer(config->request_len));
+    return object;
+}
+
+int report_json(const char *path, const struct result *result)
+{
+    const struct config *config = result->config;
+    const struct run_stats *total = &result->total;
+    const struct counters *measured = &total->measured;
+    bool is_open = open_loop(result);
+    struct builder builder = {false};
+    json_t *root = json_object();
+    if (root == NULL) {
+        fprintf(stderr, "loadgen: out of memory for the JSON document\n");
+        return -1;
+    }
+    set(&builder, root, "schema", json_string(LOADGEN_SCHEMA));
+    set(&builder, root, "config", config_json(&builder, config));
+    set(&builder, root, "environment", environment_json(&builder, result));
+
+    json_t *totals = counters_json(&builder, measured, is_open);
+    if (totals) {
+        set(&builder, totals, "duration_s", json_real(result->duration_s));
+        set(&builder, totals, "interrupted", json_boolean(result->interrupted));
+        set(&builder, totals, "bytes_read", integer(total->bytes_read));
+        set(&builder, totals, "bytes_written", integer(total->bytes_written));
+        set(&builder, totals, "connections_opened", integer(total->connections_opened));
+        set(&builder, totals, "closed_by_server", integer(total->closed_by_server));
+        set(&builder, totals, "warmup", counters_json(&builder, &total->warmup, is_open));
+    }
+    set(&builder, root, "totals", totals);
+
+    json_t *rates = json_object();
+    if (rates) {
+        double seconds = result->duration_s;
+        set(&builder, rates, "requests_per_s", json_real(seconds > 0 ? (double)measured->completed / seconds : 0));
+        set(&builder, rates, "bytes_read_per_s", json_real(seconds > 0 ? (double)total->bytes_read / seconds : 0));
+        set(&builder, rates, "offered_per_s", is_open ? json_real(offered_rate(result)) : json_null());
+        set(&builder, rates, "achieved_per_s", is_open ? json_real(achieved_rate(result)) : json_null());
+        set(&builder, rates, "send_lag_p99_us",
+            is_open ? integer((uint64_t)hdr_value_at_percentile(&total->lag, 99)) : json_null());
+        set(&builder, rates, "saturated", is_open ? json_boolean(result_saturated(result)) : json_null());
+    }
+    set(&builder, root, "rates", rates);
+
+    json_t *errors = json_object();
+    if (errors) {
+        for (int i = 0; i < ERROR_CLASSES; i++)
+            set(&builder, errors, error_class_names[i], integer(measured->errors[i]));
+        set(&builder, errors, "total", integer(total_errors(measured)));
+        set(&builder, errors, "connect_without_request", integer(measured->connect_errors_without_request));
+    }
+    set(&builder, root, "errors", errors);
+
+    json_t *latency = json_object();
+    if (latency) {
+        set(&builder, latency, "unit", json_string("us"));
+        set(&builder, latency, "corrected", json_boolean(is_open));
+        json_t *censored = json_object();
+        if (censored) {
+            set(&builder, censored, "count", integer(measured->censored));
+            set(&builder, censored, "value_us", integer((uint64_t)(config->timeout_s * 1e6 + 0.5)));
+            set(&builder, censored, "note",
+                json_string("timed-out requests are recorded at the time they were abandoned (the timeout, "
+                            "counted from when the request was sent); their true latency is at least that"));
+        }
+        set(&builder, latency, "censored", censored);
+        set(&builder, latency, "response_time", latency_json(&builder, &total->response));
+        set(&builder, latency, "service_time", is_open ? latency_json(&builder, &total->service) : json_null());
+        set(&builder, latency, "send_lag", is_open ? latency_json(&builder, &total->lag) : json_null());
+    }
+    set(&builder, root, "latency", latency);
+
+    json_t *cpu = json_object();
+    if (cpu) {
+        double cpu_s = total->cpu_user_s + total->cpu_sys_s;
+        set(&builder, cpu, "user_s", json_real(total->cpu_user_s));
+        set(&builder, cpu, "sys_s", json_real(total->cpu_sys_s));
+        set(&builder, cpu, "total_s", json_real(cpu_s));
+        set(&builder, cpu, "us_per_request",
+            measured->completed ? json_real(cpu_s * 1e6 / (double)measured->completed) : json_null());
+        set(&builder, cpu, "process_user_s", json_real(result->process_user_s));
+        set(&builder, cpu, "process_sys_s", json_real(result->process_sys_s));
+    }
+    set(&builder, root, "cpu", cpu);
+
+    json_t *idle = json_object();
+    if (idle) {
+        set(&builder, idle, "requested", integer(total->idle.requested));
+        set(&builder, idle, "established", integer(total->idle.established));
+        set(&builder, idle, "failed", integer(total->idle.failed));
+        set(&builder, idle, "closed_by_peer", integer(total->idle.closed_by_peer));
+        set(&builder, idle, "open_at_end", integer(total->idle.open_at_end));
+        set(&builder, idle, "setup_s", json_real(total->idle.setup_s));
+    }
+    set(&builder, root, "idle", idle);
+
+    json_t *timeline = json_array();
+    for (size_t s = 0; s < result->timeline_len && timeline; s++) {
+        const struct timeline_point *point = &result->timeline[s];
+        json_t *entry = json_object();
+        if (entry) {
+            set(&builder, entry, "second", integer(s));
+            set(&builder, entry, "completed", integer(point->completed));
+            set(&builder, entry, "errors", integer(point->errors));
+            set(&builder, entry, "p50_us", point->p50_us >= 0 ? integer((uint64_t)point->p50_us) : json_null());
+            set(&builder, entry, "p99_us", point->p99_us >= 0 ? integer((uint64_t)point->p99_us) : json_null());
+        }
+        append(&builder, timeline, entry);
+    }
+    set(&builder, root, "timeline", timeline);
+
+    int status = 0;
+    if (builder.failed) {
+        fprintf(stderr, "loadgen: out of memory building the JSON document\n");
+        status = -1;
+    } else if (strcmp(path, "-") == 0) {
+        if (json_dumpf(root, stdout, JSON_COMPACT | JSON_REAL_PRECISION(10)) != 0 || fputc('\n', stdout) == EOF ||
+            fflush(stdout) != 0) {
+            fprintf(stderr, "loadgen: writing JSON to stdout: %s\n", strerror(errno));
+            status = -1;
+        }
+    } else if (json_dump_file(root, path, JSON_COMPACT | JSON_REAL_PRECISION(10)) != 0) {
+        fprintf(stderr, "loadgen: writing %s: %s\n", path, strerror(errno));
+        status = -1;
+    }
+    json_decref(root);
+    return status;
+}
