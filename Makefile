@@ -35,8 +35,8 @@ COMMON_SRCS := $(wildcard servers/common/*.c)
 COMMON_OBJS := $(COMMON_SRCS:%.c=$(OBJ)/%.o)
 SERVER_BINS := $(SERVERS:%=$(BINDIR)/%)
 
-.PHONY: all servers deps test fuzz clean print-servers print-threaded-servers print-serial-servers \
-        bench bench-quick
+.PHONY: all servers deps test fuzz clean print-servers print-threaded-servers print-serial-servers print-cflags \
+        bench bench-quick plots
 all: servers
 
 servers: $(SERVER_BINS)
@@ -66,6 +66,8 @@ print-threaded-servers:
 	@echo $(THREADED_SERVERS)
 print-serial-servers:
 	@echo $(SERIAL_SERVERS)
+print-cflags:
+	@echo $(CFLAGS)
 
 # Installs the Debian packages the suite needs; a no-op (< 2 s) when all are present.
 deps:
@@ -94,6 +96,11 @@ test: deps
 
 bench bench-quick:
 	@./run_all.sh $(if $(filter bench-quick,$@),--quick)
+
+# Redraws the plots and the report of a finished run from its results.json, measuring nothing.
+RUN ?= results/latest
+plots:
+	@python3 harness/report.py $(RUN)
 
 clean:
 	rm -rf bin build

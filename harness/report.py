@@ -1,0 +1,351 @@
+#!/usr/bin/env python3
+"""report.py RUN_DIR - plots and report of one benchmark run, from its results.json alone.
+
+bench.py calls it at the end of a run; `make plots RUN=results/<run>` calls it again, so plots and
+report can be redrawn (after a change to a gnuplot script, say) without measuring anything.
+Writes RUN_DIR/data/*.tsv (what the plots draw), RUN_DIR/*.png and *.svg (gnuplot scripts in
+plots/), RUN_DIR/report.md and a self-contained RUN_DIR/report.html.
+"""
+import base64
+import html
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PLOTS_DIR = os.path.join(ROOT, "plots")
+SCHEMA = "c10k-lab/results/1"
+
+# The point that stands for a scenario in the summary tables and the CPU-per-request plot.
+REPRESENTATIVE = {"plaintext": "c=64", "c10k": "idle=10000", "latency": "50%"}
+
+PLOTS = [
+    ("throughput", "Throughput vs concurrency (plaintext)"),
+    ("latency_p99", "p99 latency vs concurrency (plaintext)"),
+    ("latency_rate", "Corrected latency vs offered rate (latency)"),
+    ("c10k_throughput", "Throughput vs idle connections (c10k)"),
+    ("c10k_memory", "Server memory vs idle connections (c10k)"),
+    ("cpu_per_request", "Server CPU per request, by scenario"),
+    ("churn", "Keep-alive vs a new connection per request"),
+]
+
+
+def median(record, key):
+    value = (record.get("median") or {}).get(key)
+    return value if isinstance(value, (int, float)) else None
+
+
+def spread(record, key):
+    value = (record.get("spread") or {}).get(key)
+    return (value["min"], value["max"]) if value else (None, None)
+
+
+class Run:
+    def __init__(self, run_dir):
+        self.dir = run_dir
+        with open(os.path.join(run_dir, "results.json")) as f:
+            self.doc = json.load(f)
+        if self.doc.get("schema") != SCHEMA:
+            raise SystemExit(f"report.py: {run_dir}/results.json is not {SCHEMA}")
+        self.records = self.doc["records"]
+        self.servers = []
+        self.scenarios = []
+        for record in self.records:
+            if record["server"] not in self.servers:
+                self.servers.append(record["server"])
+            if record["scenario"] not in self.scenarios:
+                self.scenarios.append(record["scenario"])
+
+    def find(self, server, scenario, point=None):
+        for record in self.records:
+            if record["server"] == server and record["scenario"] == scenario and \
+                    (point is None or record["point"] == point):
+                return record
+        return None
+
+    def points(self, scenario):
+        labels = []
+        for record in self.records:
+            if record["scenario"] == scenario and record["point"] not in labels:
+                labels.append(record["point"])
+        return labels
+
+    def measured(self, server, scenario):
+        return sorted((r for r in self.records if r["server"] == server and r["scenario"] == scenario
+                       and r.get("median")), key=lambda r: r["x"])
+
+    def representative(self, server, scenario):
+        record = self.find(server, scenario, REPRESENTATIVE.get(scenario))
+        if record is None:
+            record = self.find(server, scenario)
+        return record
+
+
+# --- data and plots ------------------------------------------------------------------------------
+
+def write_series(run, data_dir, name, scenario, x_of, columns):
+    """One TSV per server: x, then (median, min, max) of every column. Returns the servers written."""
+    written = []
+    for server in run.servers:
+        rows = []
+        for record in run.measured(server, scenario):
+            values = []
+            for key, scale in columns:
+                m = median(record, key)
+                lo, hi = spread(record, key)
+                if m is None:
+                    break
+                values += [m * scale, (lo if lo is not None else m) * scale, (hi if hi is not None else m) * scale]
+            else:
+                x = x_of(record)
+                if x is not None:
+                    rows.append([x] + values)
+        if rows:
+            with open(os.path.join(data_dir, f"{name}-{server}.tsv"), "w") as f:
+                f.write("# x " + " ".join(f"{k}_median {k}_min {k}_max" for k, _ in columns) + "\n")
+                for row in rows:
+                    f.write(" ".join(f"{v:.6g}" for v in row) + "\n")
+            written.append(server)
+    return written
+
+
+def write_bars(run, data_dir, name, rows):
+    """A table for a clustered bar chart: one row per label, one column per server."""
+    servers = [s for s in run.servers if any(values.get(s) is not None for _, values in rows)]
+    rows = [(label, values) for label, values in rows if any(v is not None for v in values.values())]
+    if not servers or not rows:
+        return []
+    with open(os.path.join(data_dir, f"{name}.tsv"), "w") as f:
+        f.write("label " + " ".join(servers) + "\n")
+        for label, values in rows:
+            f.write(label + " " + " ".join(f"{values[s]:.6g}" if values.get(s) is not None else "NaN"
+                                           for s in servers) + "\n")
+    return servers
+
+
+def prepare_data(run, data_dir):
+    """Writes the data of every plot; returns {plot: servers} for the plots that have data."""
+    os.makedirs(data_dir, exist_ok=True)
+    have = {}
+    have["throughput"] = write_series(run, data_dir, "throughput", "plaintext", lambda r: r["x"],
+                                      [("requests_per_s", 1)])
+    have["latency_p99"] = write_series(run, data_dir, "latency_p99", "plaintext", lambda r: r["x"],
+                                       [("latency_p99_us", 1e-3)])
+    have["latency_rate"] = write_series(run, data_dir, "latency_rate", "latency",
+                                        lambda r: median(r, "offered_rate"),
+                                        [("latency_p99_us", 1e-3), ("service_p99_us", 1e-3)])
+    have["c10k_throughput"] = write_series(run, data_dir, "c10k_throughput", "c10k", lambda r: r["x"],
+                                           [("requests_per_s", 1)])
+    have["c10k_memory"] = write_series(run, data_dir, "c10k_memory", "c10k", lambda r: r["x"],
+                                       [("peak_rss_bytes", 1 / 1048576)])
+    cpu_rows = []
+    for scenario in run.scenarios:
+        values = {}
+        for server in run.servers:
+            record = run.representative(server, scenario)
+            values[server] = median(record, "server_cpu_us_per_request") if record else None
+        cpu_rows.append((scenario, values))
+    have["cpu_per_request"] = write_bars(run, data_dir, "cpu_per_request", cpu_rows)
+    churn_rows = []
+    for scenario, label in (("plaintext", "keep-alive"), ("churn", "new-connection")):
+        values = {}
+        for server in run.servers:
+            record = run.find(server, scenario, "c=64")
+            values[server] = median(record, "requests_per_s") if record else None
+        churn_rows.append((label, values))
+    have["churn"] = write_bars(run, data_dir, "churn", churn_rows)
+    return {name: servers for name, servers in have.items() if servers}
+
+
+def draw(run_dir, data_dir, plot, servers):
+    """Runs plots/PLOT.gp for PNG and SVG; returns the problem, or None."""
+    script = os.path.join(PLOTS_DIR, f"{plot}.gp")
+    for terminal, extension in (("pngcairo size 960,600 font 'sans,11'", "png"),
+                                ("svg size 960,600 dynamic font 'sans,11'", "svg")):
+        output = os.path.join(run_dir, f"{plot}.{extension}")
+        settings = (f"datadir='{data_dir}'; output='{output}'; servers='{' '.join(servers)}'; "
+                    f"terminal=\"{terminal}\"")
+        try:
+            result = subprocess.run(["gnuplot", "-e", settings, script], capture_output=True, text=True,
+                                    timeout=60, cwd=ROOT)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            return f"gnuplot failed: {e}"
+        if result.returncode != 0 or not os.path.exists(output) or os.path.getsize(output) == 0:
+            return f"gnuplot {plot}.gp: {result.stderr.strip()[-300:]}"
+    return None
+
+
+# --- report ----------------------------------------------------------------------------------------
+
+def fmt(value, digits=0, scale=1.0):
+    if value is None:
+        return "–"
+    value *= scale
+    return f"{value:,.{digits}f}"
+
+
+def cell(record, key, digits=0, scale=1.0):
+    if record is None:
+        return "–"
+    if record["status"] == "not_applicable":
+        return "n/a"
+    if record["status"] == "failed":
+        return "FAILED"
+    text = fmt(median(record, key), digits, scale)
+    return text + (" (errors)" if record["status"] == "errors" else "")
+
+
+def summary_table(run):
+    nginx = run.find("nginx", "plaintext", "c=64")
+    nginx_rate = median(nginx, "requests_per_s") if nginx else None
+    header = ["server", "plaintext c=64 req/s", "ratio to nginx", "p99 ms", "server CPU µs/req",
+              "syscalls/req", "churn req/s", "memory per idle conn (bytes)", "peak RSS MiB"]
+    rows = []
+    for server in run.servers:
+        plain = run.find(server, "plaintext", "c=64")
+        rate = median(plain, "requests_per_s") if plain else None
+        ratio = f"{rate / nginx_rate:.2f}×" if rate and nginx_rate else "–"
+        churn = run.find(server, "churn", "c=64")
+        c10k = run.find(server, "c10k", "idle=10000") or next(
+            (r for r in reversed(run.measured(server, "c10k"))), None)
+        rows.append([server, cell(plain, "requests_per_s"), ratio, cell(plain, "latency_p99_us", 2, 1e-3),
+                     cell(plain, "server_cpu_us_per_request", 1), cell(plain, "syscalls_per_request", 2),
+                     cell(churn, "requests_per_s"), cell(c10k, "memory_per_idle_connection_bytes"),
+                     cell(plain, "peak_rss_bytes", 1, 1 / 1048576)])
+    return header, rows
+
+
+def scenario_table(run, scenario):
+    labels = run.points(scenario)
+    key = "latency_p99_us" if scenario == "latency" else "requests_per_s"
+    header = ["server"] + [f"{label} {'p99 ms' if scenario == 'latency' else 'req/s'}" for label in labels]
+    header += ["p99 ms", "server CPU µs/req", "ratio to nginx"]
+    rows = []
+    for server in run.servers:
+        row = [server]
+        for label in labels:
+            record = run.find(server, scenario, label)
+            row.append(cell(record, key, 2 if key == "latency_p99_us" else 0, 1e-3 if key == "latency_p99_us" else 1))
+        rep = run.representative(server, scenario)
+        row.append(cell(rep, "latency_p99_us", 2, 1e-3))
+        row.append(cell(rep, "server_cpu_us_per_request", 1))
+        mine = median(rep, "requests_per_s") if rep else None
+        theirs = run.representative("nginx", scenario)
+        theirs = median(theirs, "requests_per_s") if theirs else None
+        row.append(f"{mine / theirs:.2f}×" if mine and theirs else "–")
+        rows.append(row)
+    return header, rows
+
+
+def markdown_table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def html_table(header, rows):
+    out = ["<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"]
+    for row in rows:
+        out.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>")
+    return "\n".join(out) + "</table>"
+
+
+def environment_lines(doc):
+    env, settings = doc["environment"], doc["settings"]
+    return [
+        f"kernel {env.get('kernel')}, {env.get('cpu_model')}, {env.get('nproc')} CPUs, "
+        f"governor {env.get('cpu_governor') or 'not readable'}",
+        f"commit {env.get('commit')}, {' '.join(env.get('compiler') or [])}, loadgen {env.get('loadgen_version')}, "
+        f"{env.get('nginx_version')}",
+        f"server on CPUs {settings['server_cpus']}, loadgen on CPUs {settings['client_cpus']} "
+        f"({settings['loadgen_threads']} thread(s)); {settings['reps']} repetitions of "
+        f"{settings['warmup_s']} s warm-up + {settings['duration_s']} s, medians (min–max in results.json)",
+        f"system calls: {settings['syscalls']}",
+        f"started {doc['started_at']}, finished {doc.get('finished_at')}, {doc.get('elapsed_s')} s"
+        + (", INTERRUPTED (partial results)" if doc.get("interrupted") else ""),
+    ]
+
+
+def failures(run):
+    return [r for r in run.records if r["status"] in ("failed", "errors")]
+
+
+def write_reports(run, drawn, problems):
+    doc = run.doc
+    summary = summary_table(run)
+    md = [f"# c10k-lab benchmark report", ""]
+    md += [f"- {line}" for line in environment_lines(doc)] + [""]
+    md += ["## Summary", "", markdown_table(*summary), ""]
+    for scenario in run.scenarios:
+        md += [f"## {scenario}", "", markdown_table(*scenario_table(run, scenario)), ""]
+    md += ["## Plots", ""]
+    for plot, title in PLOTS:
+        if plot in drawn:
+            md += [f"### {title}", "", f"![{title}]({plot}.png)", ""]
+    for problem in problems:
+        md.append(f"- plot not drawn: {problem}")
+    bad = failures(run)
+    if bad:
+        md += ["", "## Failures and errors", ""]
+        for r in bad:
+            reason = r.get("reason") or "; ".join(r.get("failures") or []) or \
+                f"{median(r, 'errors')} errors (median per run)"
+            md.append(f"- **{r['server']} {r['scenario']} {r['point']}** ({r['status']}): {reason}")
+            if r.get("stderr_tail"):
+                md += ["", "  ```", *["  " + line for line in r["stderr_tail"].splitlines()[-8:]], "  ```"]
+    with open(os.path.join(run.dir, "report.md"), "w") as f:
+        f.write("\n".join(md) + "\n")
+
+    parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'><title>c10k-lab report</title><style>",
+             "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}",
+             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:3px 8px;",
+             "text-align:right}th{background:#eee}td:first-child{text-align:left}img{max-width:100%}",
+             "</style></head><body><h1>c10k-lab benchmark report</h1><ul>"]
+    parts += [f"<li>{html.escape(line)}</li>" for line in environment_lines(doc)]
+    parts += ["</ul><h2>Summary</h2>", html_table(*summary)]
+    for scenario in run.scenarios:
+        parts += [f"<h2>{html.escape(scenario)}</h2>", html_table(*scenario_table(run, scenario))]
+    parts.append("<h2>Plots</h2>")
+    for plot, title in PLOTS:
+        if plot in drawn:
+            with open(os.path.join(run.dir, f"{plot}.png"), "rb") as f:
+                image = base64.b64encode(f.read()).decode()
+            parts.append(f"<h3>{html.escape(title)}</h3><img alt='{html.escape(title)}' "
+                         f"src='data:image/png;base64,{image}'>")
+    if bad:
+        parts.append("<h2>Failures and errors</h2><ul>")
+        for r in bad:
+            reason = r.get("reason") or "; ".join(r.get("failures") or []) or "errors during the run"
+            parts.append(f"<li><b>{html.escape(r['server'])} {html.escape(r['scenario'])} "
+                         f"{html.escape(r['point'])}</b> ({r['status']}): {html.escape(reason)}"
+                         + (f"<pre>{html.escape(r['stderr_tail'])}</pre>" if r.get("stderr_tail") else "")
+                         + "</li>")
+        parts.append("</ul>")
+    parts.append("</body></html>")
+    with open(os.path.join(run.dir, "report.html"), "w") as f:
+        f.write("\n".join(parts) + "\n")
+
+
+def main(argv):
+    if len(argv) != 1 or argv[0].startswith("-"):
+        print("usage: report.py RUN_DIR   (a results/<run> directory with a results.json)", file=sys.stderr)
+        return 2
+    run = Run(os.path.abspath(argv[0]))
+    data_dir = os.path.join(run.dir, "data")
+    drawn, problems = [], []
+    for plot, servers in prepare_data(run, data_dir).items():
+        problem = draw(run.dir, data_dir, plot, servers)
+        if problem:
+            problems.append(problem)
+        else:
+            drawn.append(plot)
+    write_reports(run, drawn, problems)
+    print(f"report: {len(drawn)} plots, {run.dir}/report.md and report.html", file=sys.stderr)
+    for problem in problems:
+        print(f"report: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

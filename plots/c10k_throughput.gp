@@ -1,0 +1,8 @@
+# Throughput of 16 active connections while N idle connections are held open (scenario c10k).
+load "plots/common.gp"
+set title "Throughput vs idle connections (c10k: 16 active keep-alive connections)"
+set xlabel "idle connections held open"
+set ylabel "requests/s"
+set yrange [0:*]
+set format y "%.0s%c"
+plot for [s in servers] sprintf("%s/c10k_throughput-%s.tsv", datadir, s) using 1:2:3:4 with yerrorlines lw 2 title s

@@ -1,0 +1,8 @@
+# p99 response time against the number of keep-alive connections (scenario plaintext, closed loop).
+load "plots/common.gp"
+set title "p99 latency vs concurrency (plaintext, closed loop)"
+set xlabel "concurrent connections"
+set ylabel "p99 latency (ms)"
+set logscale x 2
+set logscale y 10
+plot for [s in servers] sprintf("%s/latency_p99-%s.tsv", datadir, s) using 1:2:3:4 with yerrorlines lw 2 title s

@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""check_results.py RUN_DIR [--expect SERVER:SCENARIO:STATUS]... [--plots N]
+
+Checks a benchmark run's results.json field by field against the schema documented in
+docs/bench.md ("c10k-lab/results/1"), that every raw loadgen file it names exists and is valid
+JSON, that the report exists, and that the plots are non-empty PNG and SVG images. Prints one
+line per problem and exits 1 if there is any.
+"""
+import json
+import os
+import sys
+
+NUMBER = (int, float)
+problems = []
+
+
+def problem(message):
+    problems.append(message)
+    print(f"  problem: {message}")
+
+
+def check_fields(where, obj, spec):
+    """spec: {key: type or tuple of types}; None in a tuple allows null."""
+    if not isinstance(obj, dict):
+        problem(f"{where}: expected an object, got {type(obj).__name__}")
+        return
+    for key, types in spec.items():
+        if key not in obj:
+            problem(f"{where}: missing field {key!r}")
+            continue
+        allowed = types if isinstance(types, tuple) else (types,)
+        value = obj[key]
+        ok = any((t is None and value is None) or (t is not None and isinstance(value, t)
+                 and not (t in (int, float) and isinstance(value, bool))) for t in allowed)
+        if not ok:
+            problem(f"{where}.{key}: {value!r} is not {' or '.join('null' if t is None else t.__name__ for t in allowed)}")
+
+
+TOP = {"schema": str, "started_at": str, "finished_at": str, "complete": bool, "interrupted": bool,
+       "elapsed_s": NUMBER, "environment": dict, "settings": dict, "records": list}
+ENVIRONMENT = {"kernel": str, "machine": str, "cpu_model": (str, None), "nproc": int,
+               "cpu_governor": (str, None), "memory_total_kib": int, "commit": (str, None),
+               "compiler": list, "cflags": (str, None), "loadgen_version": (str, None),
+               "nginx_version": (str, None), "python": str, "nofile_limit": int}
+SETTINGS = {"servers": list, "scenarios": list, "reps": int, "duration_s": NUMBER, "warmup_s": NUMBER,
+            "server_cpus": str, "client_cpus": str, "loadgen_threads": int, "timeout_s": NUMBER,
+            "sources": str, "quick": bool, "syscalls": str}
+RECORD = {"server": str, "scenario": str, "point": str, "x": NUMBER, "route": str, "status": str}
+MEASURED = {"loadgen_args": list, "median": dict, "spread": dict, "reps": list, "raw": list, "failures": list}
+METRICS = {"requests_per_s": NUMBER, "bytes_per_s": NUMBER, "completed": int, "failed": int,
+           "warmup_completed": int, "in_flight_at_end": int, "errors": int, "latency_p50_us": NUMBER, "latency_p90_us": NUMBER,
+           "latency_p99_us": NUMBER, "latency_p999_us": NUMBER, "latency_max_us": NUMBER,
+           "latency_mean_us": NUMBER, "client_cpu_us_per_request": (NUMBER, None),
+           "server_cpu_s": NUMBER, "server_cpu_us_per_request": (NUMBER, None), "peak_rss_bytes": int,
+           "peak_pss_bytes": int, "processes": int, "threads": int, "voluntary_switches": int,
+           "involuntary_switches": int, "syscalls": (int, None), "syscalls_per_request": (NUMBER, None),
+           "syscalls_problem": (str, None)}
+SPREAD = {"median": NUMBER, "min": NUMBER, "max": NUMBER}
+
+
+def check_run(run_dir, expectations, min_plots):
+    path = os.path.join(run_dir, "results.json")
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except (OSError, ValueError) as e:
+        problem(f"{path}: {e}")
+        return
+    check_fields("results", doc, TOP)
+    if doc.get("schema") != "c10k-lab/results/1":
+        problem(f"schema is {doc.get('schema')!r}")
+    check_fields("environment", doc.get("environment"), ENVIRONMENT)
+    check_fields("settings", doc.get("settings"), SETTINGS)
+    seen = {}
+    for i, record in enumerate(doc.get("records", [])):
+        where = f"records[{i}]"
+        check_fields(where, record, RECORD)
+        status = record.get("status")
+        seen[(record.get("server"), record.get("scenario"))] = seen.get((record.get("server"), record.get("scenario")), []) + [status]
+        if status in ("ok", "errors"):
+            check_fields(where, record, MEASURED)
+            # Medians of counts may fall between two integers; every always-present figure is a number.
+            check_fields(f"{where}.median", record.get("median"),
+                         {k: NUMBER for k, v in METRICS.items() if v in (int, NUMBER)})
+            for j, rep in enumerate(record.get("reps", [])):
+                check_fields(f"{where}.reps[{j}]", rep, METRICS)
+                if rep.get("completed", 0) <= 0 and status == "ok":
+                    problem(f"{where}.reps[{j}]: an ok run completed no request")
+                if rep.get("requests_per_s", 0) <= 0 and status == "ok":
+                    problem(f"{where}.reps[{j}]: requests_per_s is not positive")
+                if rep.get("server_cpu_us_per_request") is not None and rep["server_cpu_us_per_request"] <= 0:
+                    problem(f"{where}.reps[{j}]: server CPU per request is not positive")
+                if rep.get("peak_rss_bytes", 0) <= 0:
+                    problem(f"{where}.reps[{j}]: peak RSS was not measured")
+            for key, value in (record.get("spread") or {}).items():
+                check_fields(f"{where}.spread.{key}", value, SPREAD)
+                if isinstance(value, dict) and all(isinstance(value.get(k), NUMBER) for k in SPREAD):
+                    if not value["min"] <= value["median"] <= value["max"]:
+                        problem(f"{where}.spread.{key}: median outside [min, max]")
+            if len(record.get("reps", [])) != len(record.get("raw", [])):
+                problem(f"{where}: {len(record.get('reps', []))} reps but {len(record.get('raw', []))} raw files")
+            for raw in record.get("raw", []):
+                try:
+                    with open(os.path.join(run_dir, raw)) as f:
+                        raw_doc = json.load(f)
+                    if raw_doc.get("schema") != "c10k-lab/loadgen/1":
+                        problem(f"{raw}: schema {raw_doc.get('schema')!r}")
+                except (OSError, ValueError) as e:
+                    problem(f"{where}: raw file {raw}: {e}")
+        elif status in ("failed", "not_applicable"):
+            if not isinstance(record.get("reason"), str) or not record["reason"]:
+                problem(f"{where}: a {status} record without a reason")
+        else:
+            problem(f"{where}: unknown status {status!r}")
+    for expectation in expectations:
+        server, scenario, status = expectation.split(":")
+        statuses = seen.get((server, scenario))
+        if not statuses:
+            problem(f"no record for {server} {scenario}")
+        elif any(s != status for s in statuses):
+            problem(f"{server} {scenario}: statuses {statuses}, expected all {status}")
+    for name in ("report.md", "report.html"):
+        p = os.path.join(run_dir, name)
+        if not os.path.exists(p) or os.path.getsize(p) == 0:
+            problem(f"{name} missing or empty")
+    pngs = [f for f in os.listdir(run_dir) if f.endswith(".png")]
+    for png in pngs:
+        with open(os.path.join(run_dir, png), "rb") as f:
+            head = f.read(8)
+        if head != b"\x89PNG\r\n\x1a\n" or os.path.getsize(os.path.join(run_dir, png)) < 1000:
+            problem(f"{png} is not a non-empty PNG image")
+        svg = os.path.join(run_dir, png[:-4] + ".svg")
+        if not os.path.exists(svg):
+            problem(f"{png} has no SVG twin")
+        else:
+            with open(svg) as f:
+                text = f.read()
+            if "<svg" not in text or "</svg>" not in text:
+                problem(f"{os.path.basename(svg)} is not an SVG image")
+    if len(pngs) < min_plots:
+        problem(f"{len(pngs)} plots, expected at least {min_plots}")
+
+
+def main(argv):
+    if not argv:
+        print(__doc__, file=sys.stderr)
+        return 2
+    run_dir, expectations, min_plots = argv[0], [], 0
+    rest = argv[1:]
+    while rest:
+        if rest[0] == "--expect" and len(rest) > 1:
+            expectations.append(rest[1])
+        elif rest[0] == "--plots" and len(rest) > 1:
+            min_plots = int(rest[1])
+        else:
+            print(f"check_results.py: bad argument {rest[0]!r}", file=sys.stderr)
+            return 2
+        rest = rest[2:]
+    check_run(run_dir, expectations, min_plots)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
