@@ -332,6 +332,10 @@ def loadgen_summary(doc):
         "failed": totals["failed"],
         "warmup_completed": totals["warmup"]["completed"],
         "in_flight_at_end": totals["in_flight_at_end"],
+        "responses_in_window": totals["responses_in_window"],
+        "connections": doc["fairness"]["connections"],
+        "connections_served": doc["fairness"]["served"],
+        "fairness_jain_index": doc["fairness"]["jain_index"],
         "errors": doc["errors"]["total"],
         "latency_p50_us": response["p50_us"],
         "latency_p90_us": response["p90_us"],
@@ -512,9 +516,11 @@ class Bench:
             raw_files.append(raw)
             reps.append(measured)
             p99 = measured["latency_p99_us"]
+            starved = measured["connections"] - measured["connections_served"]
+            served = f"  served {measured['connections_served']}/{measured['connections']}" if starved else ""
             log(f"[{self.runs_done}/{self.runs_total}] {server.name} {point.scenario} {point.label} "
                 f"rep {rep}/{self.args.reps}  {measured['requests_per_s']:,.0f} req/s  "
-                f"p99 {p99 / 1000:.1f} ms  errors {measured['errors']}  (eta {self.eta()})")
+                f"p99 {p99 / 1000:.1f} ms  errors {measured['errors']}{served}  (eta {self.eta()})")
         if not reps:
             self.runs_done += self.args.reps - len(failures)
             self.record(server.name, point, "failed", reason="; ".join(failures) or "no measurement",
@@ -522,10 +528,17 @@ class Bench:
             return
         # A run in which no request completed measured nothing but a stall: that is an error too.
         status = "errors" if any(r["errors"] or not r["completed"] for r in reps) or failures else "ok"
+        if any(not r["completed"] for r in reps):
+            extra_reason = {"reason": "no request completed in some repetition: the server answered none of "
+                                      "the active connections"}
+        elif any(r["errors"] for r in reps):
+            extra_reason = {"reason": "loadgen counted errors (see errors in the repetitions' raw JSON)"}
+        else:
+            extra_reason = {}
         summary = summarize(reps)
         if point.scenario == "plaintext" and point.label == "c=64":
             self.plaintext_rate[server.name] = summary["requests_per_s"]["median"]
-        extra = {}
+        extra = dict(extra_reason)
         if any("saturated" in r for r in reps):
             extra["saturated"] = any(r.get("saturated") for r in reps)
         self.record(server.name, point, status, loadgen_args=args, median=summary_medians(summary),

@@ -133,9 +133,24 @@ struct timeline {
     int64_t current_second;       /* -1: none yet */
 };
 
+/* How evenly the server shared itself among the connections: responses that arrived in the
+ * measured window, per connection. A server that serves one connection at a time (the iterative
+ * one) shows its latency only for the connection it serves; the others are starved, not fast. */
+struct fairness {
+    uint64_t connections;
+    uint64_t served;              /* connections with at least one response in the window */
+    uint64_t min_per_connection;
+    uint64_t max_per_connection;
+    double sum;                   /* for Jain's index, (sum x)^2 / (n * sum x^2) */
+    double sum_squares;
+};
+
 struct run_stats {
     struct counters measured;
     struct counters warmup;
+    uint64_t responses_in_window; /* successful responses that arrived in the measured window,
+                                   * whenever their request began: the throughput */
+    struct fairness fairness;
     uint64_t bytes_read;          /* during the measured window */
     uint64_t bytes_written;
     uint64_t connections_opened;  /* connects that succeeded, whole run */

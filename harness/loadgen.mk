@@ -34,7 +34,7 @@ $(LOADGEN_TEST_BIN)/test_units: tests/loadgen/test_units.c $(OBJ)/harness/hdr.o 
 	$(CC) $(CFLAGS) -Iharness -o $@ $^ $(LDFLAGS) -lm
 
 # Everything tests/loadgen/run.sh needs; it builds this itself when run without `make`.
-loadgen-test-programs: $(BINDIR)/loadgen $(BINDIR)/epoll-lt $(LOADGEN_TEST_BIN)/test_server $(LOADGEN_TEST_BIN)/test_units
+loadgen-test-programs: $(BINDIR)/loadgen $(BINDIR)/epoll-lt $(BINDIR)/iterative $(LOADGEN_TEST_BIN)/test_server $(LOADGEN_TEST_BIN)/test_units
 
 test-loadgen: loadgen-test-programs
 	LOADGEN=$(BINDIR)/loadgen EPOLL_LT=$(BINDIR)/epoll-lt LOADGEN_TEST_BIN=$(LOADGEN_TEST_BIN) tests/loadgen/run.sh

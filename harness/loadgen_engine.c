@@ -68,6 +68,7 @@ struct conn {
     int64_t connect_start_ns;
     int64_t retry_at_ns;  /* CONN_DOWN: when to open again; 0 = not waiting */
     int64_t backoff_ns;
+    uint64_t responses_in_window;
     struct http_response response;
     char *carry;          /* an unfinished head line, kept until the next read */
     uint32_t carry_len;
@@ -478,6 +479,10 @@ static bool conn_on_response(struct worker *worker, struct conn *conn, int64_t n
         struct counters *counters = counters_for(worker, begin);
         counters->completed++;
         worker->engine->done_total++;
+        if (now >= worker->control->measure_ns && now < worker->control->end_ns) {
+            worker->stats.responses_in_window++;
+            conn->responses_in_window++;
+        }
         if (begin >= worker->control->measure_ns) {
             int64_t latency_us = to_us(now - begin);
             hdr_record(&worker->stats.response, latency_us);
@@ -836,6 +841,23 @@ static void dispatch(struct worker *worker, const struct epoll_event *event)
     }
 }
 
+static void measure_fairness(struct worker *worker)
+{
+    struct fairness *fairness = &worker->stats.fairness;
+    fairness->connections = worker->conn_count;
+    fairness->min_per_connection = UINT64_MAX;
+    for (uint32_t i = 0; i < worker->conn_count; i++) {
+        uint64_t responses = worker->conns[i].responses_in_window;
+        fairness->served += responses > 0;
+        if (responses < fairness->min_per_connection)
+            fairness->min_per_connection = responses;
+        if (responses > fairness->max_per_connection)
+            fairness->max_per_connection = responses;
+        fairness->sum += (double)responses;
+        fairness->sum_squares += (double)responses * (double)responses;
+    }
+}
+
 /* Counts what is still in flight or unsent when the run stops. */
 static void account_leftovers(struct worker *worker)
 {
@@ -935,6 +957,7 @@ void *worker_main(void *arg)
         advance_schedule(worker, worker->finished_ns - 1, false);
 
     account_leftovers(worker);
+    measure_fairness(worker);
     for (uint32_t i = 0; i < worker->conn_count; i++)
         conn_close(worker, &worker->conns[i]);
     idle_finish(worker);

@@ -193,14 +193,20 @@ def cell(record, key, digits=0, scale=1.0):
     if record["status"] == "failed":
         return "FAILED"
     text = fmt(median(record, key), digits, scale)
-    return text + (" (errors)" if record["status"] == "errors" else "")
+    if record["status"] == "errors":
+        return text + " (errors)"
+    # Percentiles cover only the requests that were answered: say when some connections got nothing.
+    served, connections = median(record, "connections_served"), median(record, "connections")
+    if key.startswith("latency") and served is not None and connections and served < connections:
+        return f"{text} ({served:.0f}/{connections:.0f} served)"
+    return text
 
 
 def summary_table(run):
     nginx = run.find("nginx", "plaintext", "c=64")
     nginx_rate = median(nginx, "requests_per_s") if nginx else None
-    header = ["server", "plaintext c=64 req/s", "ratio to nginx", "p99 ms", "server CPU µs/req",
-              "syscalls/req", "churn req/s", "memory per idle conn (bytes)", "peak RSS MiB"]
+    header = ["server", "plaintext c=64 req/s", "ratio to nginx", "p99 ms", "connections served",
+              "server CPU µs/req", "syscalls/req", "churn req/s", "memory per idle conn (bytes)", "peak RSS MiB"]
     rows = []
     for server in run.servers:
         plain = run.find(server, "plaintext", "c=64")
@@ -209,7 +215,10 @@ def summary_table(run):
         churn = run.find(server, "churn", "c=64")
         c10k = run.find(server, "c10k", "idle=10000") or next(
             (r for r in reversed(run.measured(server, "c10k"))), None)
-        rows.append([server, cell(plain, "requests_per_s"), ratio, cell(plain, "latency_p99_us", 2, 1e-3),
+        served = "–"
+        if plain and plain["status"] in ("ok", "errors") and median(plain, "connections") is not None:
+            served = f"{median(plain, 'connections_served'):.0f}/{median(plain, 'connections'):.0f}"
+        rows.append([server, cell(plain, "requests_per_s"), ratio, cell(plain, "latency_p99_us", 2, 1e-3), served,
                      cell(plain, "server_cpu_us_per_request", 1), cell(plain, "syscalls_per_request", 2),
                      cell(churn, "requests_per_s"), cell(c10k, "memory_per_idle_connection_bytes"),
                      cell(plain, "peak_rss_bytes", 1, 1 / 1048576)])

@@ -48,7 +48,9 @@ SETTINGS = {"servers": list, "scenarios": list, "reps": int, "duration_s": NUMBE
 RECORD = {"server": str, "scenario": str, "point": str, "x": NUMBER, "route": str, "status": str}
 MEASURED = {"loadgen_args": list, "median": dict, "spread": dict, "reps": list, "raw": list, "failures": list}
 METRICS = {"requests_per_s": NUMBER, "bytes_per_s": NUMBER, "completed": int, "failed": int,
-           "warmup_completed": int, "in_flight_at_end": int, "errors": int, "latency_p50_us": NUMBER, "latency_p90_us": NUMBER,
+           "warmup_completed": int, "in_flight_at_end": int, "errors": int,
+           "responses_in_window": int, "connections": int, "connections_served": int,
+           "fairness_jain_index": NUMBER, "latency_p50_us": NUMBER, "latency_p90_us": NUMBER,
            "latency_p99_us": NUMBER, "latency_p999_us": NUMBER, "latency_max_us": NUMBER,
            "latency_mean_us": NUMBER, "client_cpu_us_per_request": (NUMBER, None),
            "server_cpu_s": NUMBER, "server_cpu_us_per_request": (NUMBER, None), "peak_rss_bytes": int,
@@ -107,10 +109,10 @@ def check_run(run_dir, expectations, min_plots):
                         problem(f"{raw}: schema {raw_doc.get('schema')!r}")
                 except (OSError, ValueError) as e:
                     problem(f"{where}: raw file {raw}: {e}")
-        elif status in ("failed", "not_applicable"):
+        if status in ("failed", "not_applicable", "errors"):
             if not isinstance(record.get("reason"), str) or not record["reason"]:
                 problem(f"{where}: a {status} record without a reason")
-        else:
+        elif status != "ok":
             problem(f"{where}: unknown status {status!r}")
     for expectation in expectations:
         server, scenario, status = expectation.split(":")

@@ -178,8 +178,20 @@ def check_consistency(doc, problems):
     if sum(p["errors"] for p in timeline) != errors["total"]:
         problems.append("timeline errors do not add up to errors.total")
     duration = totals["duration_s"]
-    if duration > 0 and abs(doc["rates"]["requests_per_s"] * duration - totals["completed"]) > 1e-6 * max(1, totals["completed"]) + 1e-6:
-        problems.append("rates.requests_per_s * duration_s != totals.completed")
+    arrived = totals["responses_in_window"]
+    if duration > 0 and abs(doc["rates"]["requests_per_s"] * duration - arrived) > 1e-6 * max(1, arrived) + 1e-6:
+        problems.append("rates.requests_per_s * duration_s != totals.responses_in_window")
+    fairness = doc["fairness"]
+    if fairness["connections"] != doc["config"]["connections"]:
+        problems.append("fairness.connections != config.connections")
+    if fairness["served"] + fairness["starved"] != fairness["connections"]:
+        problems.append("fairness.served + starved != connections")
+    if not fairness["min_per_connection"] <= fairness["max_per_connection"] <= arrived:
+        problems.append("fairness: not min <= max <= totals.responses_in_window")
+    if (fairness["served"] == fairness["connections"]) != (fairness["min_per_connection"] > 0):
+        problems.append("fairness: min_per_connection > 0 exactly when every connection was served")
+    if arrived and not 1 / fairness["connections"] - 1e-9 <= fairness["jain_index"] <= 1 + 1e-9:
+        problems.append(f"fairness.jain_index {fairness['jain_index']} outside [1/n, 1]")
     cpu = doc["cpu"]
     if abs(cpu["total_s"] - cpu["user_s"] - cpu["sys_s"]) > 1e-9:
         problems.append("cpu.total_s != user_s + sys_s")

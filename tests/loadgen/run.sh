@@ -206,7 +206,27 @@ test_closed_loop_counts() {
     # Every response the server wrote was read, or was still on its way when loadgen stopped.
     check "$name" 't["completed"] > 1000' 'e["total"] == 0' 't["failed"] == 0' \
         't["completed"] <= s["answered"] <= s["received"] <= t["started"]' \
-        't["started"] == t["completed"] + t["in_flight_at_end"]' 't["in_flight_at_end"] <= 32'
+        't["started"] == t["completed"] + t["in_flight_at_end"]' 't["in_flight_at_end"] <= 32' \
+        't["responses_in_window"] <= s["answered"]' 'j["fairness"]["served"] == 32' \
+        'j["fairness"]["jain_index"] > 0.9'
+}
+
+test_fairness() {
+    local name="a server that serves one connection at a time shows 1 of 4 served, not a low latency"
+    local iterative
+    iterative="$(dirname "$EPOLL_LT")/iterative"
+    if [[ ! -x $iterative ]]; then
+        fail "$name" "$iterative not built (make bin/iterative)"
+        return
+    fi
+    start_server "$name" "$iterative" --port 0 || return
+    run_loadgen "$name" 15 -c 4 -d 1 --timeout 3 "http://127.0.0.1:$PORT/"
+    local status=$?
+    stop_server "$name"
+    loadgen_ok "$name" $status || return
+    check "$name" 'j["fairness"]["served"] == 1' 'j["fairness"]["starved"] == 3' \
+        'j["fairness"]["min_per_connection"] == 0' 'j["fairness"]["max_per_connection"] == t["responses_in_window"]' \
+        'abs(j["fairness"]["jain_index"] - 0.25) < 1e-9' 't["in_flight_at_end"] == 4' 'e["total"] == 0'
 }
 
 test_pipelined_counts() {
@@ -502,7 +522,7 @@ for binary in "$LOADGEN" "$SERVER" "$TEST_BIN/test_units"; do
 done
 
 tests=(test_units test_usage test_closed_loop_counts test_pipelined_counts test_delay_latency
-       test_open_loop_rate test_stall test_timeouts test_resets test_status test_malformed
+       test_fairness test_open_loop_rate test_stall test_timeouts test_resets test_status test_malformed
        test_expect_bytes test_connect_limit test_refused test_churn test_idle test_idle_bounded
        test_interrupt test_json)
 for test in "${tests[@]}"; do
