@@ -47,6 +47,7 @@ $(BUILD)/version.txt: FORCE
 	@echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' > $@
 $(OBJ)/servers/common/version.o: $(BUILD)/version.txt
 $(OBJ)/servers/common/version.o: CFLAGS += -DC10K_VERSION='"$(VERSION)"'
+.PHONY: FORCE
 FORCE:
 
 # Keep objects that only pattern rules mention; make would otherwise delete them as intermediate.

@@ -110,6 +110,19 @@ def write_series(run, data_dir, name, scenario, x_of, columns):
     return written
 
 
+def write_starved_labels(run, data_dir, name, scenario, servers):
+    """Labels for the points where some connections got no response: "1/64 served". A latency
+    percentile there describes only the connections that were served."""
+    for server in servers:
+        with open(os.path.join(data_dir, f"{name}_starved-{server}.tsv"), "w") as f:
+            f.write("# x p99_ms label\n")
+            for record in run.measured(server, scenario):
+                served, connections = median(record, "connections_served"), median(record, "connections")
+                p99 = median(record, "latency_p99_us")
+                if served is not None and connections and served < connections and p99 is not None:
+                    f.write(f"{record['x']:.6g} {p99 * 1e-3:.6g} {served:.0f}/{connections:.0f}-served\n")
+
+
 def write_bars(run, data_dir, name, rows):
     """A table for a clustered bar chart: one row per label, one column per server."""
     servers = [s for s in run.servers if any(values.get(s) is not None for _, values in rows)]
@@ -132,6 +145,7 @@ def prepare_data(run, data_dir):
                                       [("requests_per_s", 1)])
     have["latency_p99"] = write_series(run, data_dir, "latency_p99", "plaintext", lambda r: r["x"],
                                        [("latency_p99_us", 1e-3)])
+    write_starved_labels(run, data_dir, "latency_p99", "plaintext", have["latency_p99"])
     have["latency_rate"] = write_series(run, data_dir, "latency_rate", "latency",
                                         lambda r: median(r, "offered_rate"),
                                         [("latency_p99_us", 1e-3), ("service_p99_us", 1e-3)])

@@ -54,7 +54,7 @@ METRICS = {"requests_per_s": NUMBER, "bytes_per_s": NUMBER, "completed": int, "f
            "latency_p99_us": NUMBER, "latency_p999_us": NUMBER, "latency_max_us": NUMBER,
            "latency_mean_us": NUMBER, "client_cpu_us_per_request": (NUMBER, None),
            "server_cpu_s": NUMBER, "server_cpu_us_per_request": (NUMBER, None), "peak_rss_bytes": int,
-           "peak_pss_bytes": int, "processes": int, "threads": int, "voluntary_switches": int,
+           "peak_rss_problem": (str, None), "pss_mid_run_bytes": int, "processes": int, "threads": int, "voluntary_switches": int,
            "involuntary_switches": int, "syscalls": (int, None), "syscalls_per_request": (NUMBER, None),
            "syscalls_problem": (str, None)}
 SPREAD = {"median": NUMBER, "min": NUMBER, "max": NUMBER}
