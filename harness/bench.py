@@ -31,7 +31,10 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 START_TIMEOUT_S = 5.0
 STOP_TIMEOUT_S = 2.0
-SAMPLE_INTERVAL_S = 0.1
+# System calls are counted in a run of their own after the measured ones: perf's tracepoint costs
+# the server 15-20 % of its throughput, which must not show in the figures it sits beside.
+SYSCALL_RUN_S = 0.5
+SYSCALL_RUN_WARMUP_S = 0.1
 DEFAULT_SOURCES = "127.0.0.1-127.0.0.16"
 
 
@@ -390,7 +393,7 @@ class Bench:
             self.perf_problem = perf_available()
         self.current_loadgen = None
         self.current_perf = None
-        self.current_server = None
+        self.current_servers = []
         self.runs_total = sum(len(self.applicable(s, points)) for s in servers) * args.reps
         self.runs_done = 0
         self.started = time.monotonic()
@@ -408,7 +411,8 @@ class Bench:
                 "server_cpus": args.server_cpus, "client_cpus": args.client_cpus,
                 "loadgen_threads": args.loadgen_threads, "timeout_s": args.timeout,
                 "sources": args.sources, "quick": args.quick,
-                "syscalls": self.perf_problem or "perf stat -e raw_syscalls:sys_enter on the server's processes",
+                "syscalls": self.perf_problem or ("perf stat -e raw_syscalls:sys_enter on the server's processes, "
+                                                  "in a separate short run per point"),
             },
             "records": self.records,
         }
@@ -449,56 +453,67 @@ class Bench:
         return record
 
     def run(self):
-        scenarios = scenario_names(self.points)
-        for server in self.servers:
-            for scenario in scenarios:
-                points = [p for p in self.points if p.scenario == scenario]
-                self.run_scenario(server, scenario, points)
+        for scenario in scenario_names(self.points):
+            self.run_scenario(scenario, [p for p in self.points if p.scenario == scenario])
         self.document["complete"] = True
 
-    def run_scenario(self, server_name, scenario, points):
-        missing = [p for p in points if self.route_missing(server_name, p)]
-        for point in missing:
-            self.record(server_name, point, "not_applicable",
-                        reason=f"{server_name} has no route {point.route}")
-        points = [p for p in points if p not in missing]
-        if not points:
-            return
-        tag = f"{server_name}-{scenario}"
-        server = Server(server_name, self.server_command(server_name), self.run_dir, self.args.server_cpus, tag)
-        self.current_server = server
-        problem = server.start()
-        if problem:
-            stop_problem = server.stop()
-            tail = server.stderr_tail()
-            for point in points:
-                self.runs_done += self.args.reps
-                self.record(server_name, point, "failed", reason=f"server failed to start: {problem}",
-                            stop_problem=stop_problem, stderr_tail=tail)
-            log(f"[{self.runs_done}/{self.runs_total}] {server_name} {scenario}: FAILED to start: {problem}")
-            self.current_server = None
-            return
+    def run_scenario(self, scenario, points):
+        """Starts every server fresh for the scenario (all pinned to the server CPUs, idle but one at
+        a time), then measures point by point, alternating the servers' order from one repetition to
+        the next (A B C, C B A, ...): the machine's drift then falls on all of them alike, and the
+        repetitions of two servers with the same number were taken side by side."""
+        servers = []
+        for name in self.servers:
+            missing = [p for p in points if self.route_missing(name, p)]
+            for point in missing:
+                self.record(name, point, "not_applicable", reason=f"{name} has no route {point.route}")
+            if len(missing) == len(points):
+                continue
+            server = Server(name, self.server_command(name), self.run_dir, self.args.server_cpus,
+                            f"{name}-{scenario}")
+            self.current_servers.append(server)
+            problem = server.start()
+            if problem:
+                stop_problem = server.stop()
+                self.current_servers.remove(server)
+                tail = server.stderr_tail()
+                for point in points:
+                    if point not in missing:
+                        self.runs_done += self.args.reps
+                        self.record(name, point, "failed", reason=f"server failed to start: {problem}",
+                                    stop_problem=stop_problem, stderr_tail=tail)
+                log(f"[{self.runs_done}/{self.runs_total}] {name} {scenario}: FAILED to start: {problem}")
+                continue
+            servers.append(server)
+        dead = {}
+        last_record = {}
         try:
-            dead = None
             for point in points:
-                if dead:
-                    self.runs_done += self.args.reps
-                    self.record(server_name, point, "failed", reason=dead, stderr_tail=server.stderr_tail())
-                    continue
-                self.run_point(server, point)
-                if not server.alive():
-                    dead = f"server exited (status {server.process.returncode}) during {scenario}"
-                    self.records[-1]["status"] = "failed"
-                    self.records[-1]["reason"] = dead
-                    self.records[-1]["stderr_tail"] = server.stderr_tail()
-                    self.save()
+                present = [s for s in servers if not self.route_missing(s.name, point)]
+                for server in present:
+                    if server.name in dead:
+                        self.runs_done += self.args.reps
+                        last_record[server.name] = self.record(server.name, point, "failed",
+                                                               reason=dead[server.name],
+                                                               stderr_tail=server.stderr_tail())
+                for record in self.run_point([s for s in present if s.name not in dead], point):
+                    last_record[record["server"]] = record
+                    server = next(s for s in present if s.name == record["server"])
+                    if not server.alive() and server.name not in dead:
+                        dead[server.name] = f"server exited (status {server.process.returncode}) during {scenario}"
+                        record["status"] = "failed"
+                        record["reason"] = dead[server.name]
+                        record["stderr_tail"] = server.stderr_tail()
+                        self.save()
         finally:
-            stop_problem = server.stop()
-            self.current_server = None
-        if stop_problem and not dead:
-            self.records[-1].setdefault("stop_problem", stop_problem)
-            self.records[-1]["stderr_tail"] = server.stderr_tail()
-            self.save()
+            stop_problems = {s.name: s.stop() for s in servers}
+            self.current_servers = []
+        for server in servers:
+            record = last_record.get(server.name)
+            if stop_problems[server.name] and server.name not in dead and record is not None:
+                record.setdefault("stop_problem", stop_problems[server.name])
+                record["stderr_tail"] = server.stderr_tail()
+        self.save()
 
     def loadgen_args(self, server_name, point):
         args = []
@@ -513,67 +528,99 @@ class Bench:
             args.append(arg)
         return args, None
 
-    def run_point(self, server, point):
-        args, problem = self.loadgen_args(server.name, point)
-        if problem:
-            self.runs_done += self.args.reps
-            self.record(server.name, point, "failed", reason=problem)
-            return
-        reps, raw_files, failures = [], [], []
-        for rep in range(1, self.args.reps + 1):
-            if not server.alive():
-                failures.append(f"rep {rep}: server not running")
-                break
-            raw = os.path.join("raw", f"{server.name}-{point.scenario}-{point.label}-rep{rep}.json")
-            measured, problem = self.measure(server, point, args, os.path.join(self.run_dir, raw))
-            self.runs_done += 1
+    def run_point(self, servers, point):
+        """Measures one point on every server, alternating their order by repetition; returns the
+        records it wrote."""
+        records, runs = [], []
+        for server in servers:
+            args, problem = self.loadgen_args(server.name, point)
             if problem:
-                failures.append(f"rep {rep}: {problem}")
+                self.runs_done += self.args.reps
+                records.append(self.record(server.name, point, "failed", reason=problem))
+            else:
+                runs.append({"server": server, "args": args, "reps": [], "raw": [], "failures": []})
+        for rep in range(1, self.args.reps + 1):
+            for run in (runs if rep % 2 else runs[::-1]):
+                server = run["server"]
+                if not server.alive():
+                    if not run["failures"] or not run["failures"][-1].endswith("server not running"):
+                        run["failures"].append(f"rep {rep}: server not running")
+                    self.runs_done += 1
+                    continue
+                raw = os.path.join("raw", f"{server.name}-{point.scenario}-{point.label}-rep{rep}.json")
+                measured, problem = self.measure(server, point, run["args"], os.path.join(self.run_dir, raw))
+                self.runs_done += 1
+                if problem:
+                    run["failures"].append(f"rep {rep}: {problem}")
+                    log(f"[{self.runs_done}/{self.runs_total}] {server.name} {point.scenario} {point.label} "
+                        f"rep {rep}/{self.args.reps}  FAILED: {problem}  (eta {self.eta()})")
+                    continue
+                measured["rep"] = rep
+                run["raw"].append(raw)
+                run["reps"].append(measured)
+                p99 = measured["latency_p99_us"]
+                starved = measured["connections"] - measured["connections_served"]
+                served = f"  served {measured['connections_served']}/{measured['connections']}" if starved else ""
                 log(f"[{self.runs_done}/{self.runs_total}] {server.name} {point.scenario} {point.label} "
-                    f"rep {rep}/{self.args.reps}  FAILED: {problem}  (eta {self.eta()})")
-                continue
-            raw_files.append(raw)
-            reps.append(measured)
-            p99 = measured["latency_p99_us"]
-            starved = measured["connections"] - measured["connections_served"]
-            served = f"  served {measured['connections_served']}/{measured['connections']}" if starved else ""
-            log(f"[{self.runs_done}/{self.runs_total}] {server.name} {point.scenario} {point.label} "
-                f"rep {rep}/{self.args.reps}  {measured['requests_per_s']:,.0f} req/s  "
-                f"p99 {p99 / 1000:.1f} ms  errors {measured['errors']}{served}  (eta {self.eta()})")
+                    f"rep {rep}/{self.args.reps}  {measured['requests_per_s']:,.0f} req/s  "
+                    f"p99 {p99 / 1000:.1f} ms  errors {measured['errors']}{served}  (eta {self.eta()})")
+        for run in runs:
+            records.append(self.finish_point(run["server"], point, run["args"], run["reps"], run["raw"],
+                                             run["failures"]))
+        return records
+
+    def finish_point(self, server, point, args, reps, raw_files, failures):
         if not reps:
-            self.runs_done += self.args.reps - len(failures)
-            self.record(server.name, point, "failed", reason="; ".join(failures) or "no measurement",
-                        stderr_tail=server.stderr_tail(), loadgen_args=args)
-            return
+            return self.record(server.name, point, "failed", reason="; ".join(failures) or "no measurement",
+                               stderr_tail=server.stderr_tail(), loadgen_args=args)
         # A run in which no request completed measured nothing but a stall: that is an error too.
         status = "errors" if any(r["errors"] or not r["completed"] for r in reps) or failures else "ok"
+        extra = {}
         if any(not r["completed"] for r in reps):
-            extra_reason = {"reason": "no request completed in some repetition: the server answered none of "
-                                      "the active connections"}
+            extra["reason"] = ("no request completed in some repetition: the server answered none of "
+                               "the active connections")
         elif any(r["errors"] for r in reps):
-            extra_reason = {"reason": "loadgen counted errors (see errors in the repetitions' raw JSON)"}
-        else:
-            extra_reason = {}
+            extra["reason"] = "loadgen counted errors (see errors in the repetitions' raw JSON)"
+        elif failures:
+            extra["reason"] = "; ".join(failures)
         summary = summarize(reps)
+        if self.perf_problem is None and server.alive():
+            extra["syscall_run"] = self.count_syscalls(server, point, args)
+            per_request = extra["syscall_run"]["syscalls_per_request"]
+            if per_request is not None:
+                summary["syscalls_per_request"] = {"median": per_request, "min": per_request, "max": per_request}
         if point.scenario == "plaintext" and point.label == "c=64":
             self.plaintext_rate[server.name] = summary["requests_per_s"]["median"]
-        extra = dict(extra_reason)
         if any("saturated" in r for r in reps):
             extra["saturated"] = any(r.get("saturated") for r in reps)
-        self.record(server.name, point, status, loadgen_args=args, median=summary_medians(summary),
-                    spread=summary, reps=reps, raw=raw_files, failures=failures, **extra)
+        return self.record(server.name, point, status, loadgen_args=args, median=summary_medians(summary),
+                           spread=summary, reps=reps, raw=raw_files, failures=failures, **extra)
 
-    def measure(self, server, point, args, raw_path):
+    def count_syscalls(self, server, point, args):
+        """One short extra run with perf attached; only its system calls per request are used."""
+        raw = os.path.join("raw", f"{server.name}-{point.scenario}-{point.label}-syscalls.json")
+        measured, problem = self.measure(server, point, args, os.path.join(self.run_dir, raw), count_syscalls=True,
+                                         duration=SYSCALL_RUN_S, warmup=SYSCALL_RUN_WARMUP_S)
+        if problem:
+            return {"raw": raw, "syscalls": None, "requests": None, "syscalls_per_request": None,
+                    "problem": problem}
+        return {"raw": raw, "syscalls": measured["syscalls"],
+                "requests": measured["completed"] + measured["warmup_completed"],
+                "syscalls_per_request": measured["syscalls_per_request"], "problem": measured["syscalls_problem"]}
+
+    def measure(self, server, point, args, raw_path, count_syscalls=False, duration=None, warmup=None):
         os.makedirs(os.path.dirname(raw_path), exist_ok=True)
+        duration = self.args.duration if duration is None else duration
+        warmup = self.args.warmup if warmup is None else warmup
         url = f"http://127.0.0.1:{server.port}{point.route}"
         command = ["taskset", "-c", self.args.client_cpus, LOADGEN,
-                   "-t", str(self.args.loadgen_threads), "-d", str(self.args.duration),
-                   "--warmup", str(self.args.warmup), "--timeout", str(self.args.timeout),
+                   "-t", str(self.args.loadgen_threads), "-d", str(duration),
+                   "--warmup", str(warmup), "--timeout", str(self.args.timeout),
                    "--json", raw_path, "--quiet"] + args + [url]
         before = server.counters()
         peak_problem = server.reset_peak_rss()
         perf = perf_path = None
-        if self.perf_problem is None:
+        if count_syscalls:
             perf_path = raw_path[:-5] + ".perf"
             perf = self.current_perf = start_perf(server.pids(), perf_path)
             time.sleep(0.1)  # perf must be attached before the load starts
@@ -583,25 +630,26 @@ class Bench:
                                        start_new_session=True, cwd=ROOT)
         self.current_loadgen = loadgen
         started = time.monotonic()
-        deadline = started + self.args.warmup + self.args.duration + self.args.timeout + 30
+        deadline = started + warmup + duration + self.args.timeout + 30
         # PSS has no kernel-kept peak: it is read once, halfway through the measured window, while
         # loadgen's connections (the idle ones of c10k included) are all open.
-        pss_at = started + self.args.warmup + self.args.duration / 2
+        pss_at = started + warmup + duration / 2
         pss = None
         hung = False
-        while loadgen.poll() is None:
-            now = time.monotonic()
-            if now > deadline:
+        try:
+            loadgen.wait(timeout=max(0.0, pss_at - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pss = server.pss()
+            try:
+                loadgen.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
                 loadgen.kill()
                 hung = True
-                break
-            if pss is None and now >= pss_at:
-                pss = server.pss()
-            time.sleep(SAMPLE_INTERVAL_S)
         peak_rss = server.peak_rss()
         loadgen.wait()
         self.current_loadgen = None
-        syscalls, syscall_problem = None, self.perf_problem
+        syscalls = None
+        syscall_problem = self.perf_problem or "counted in a separate run (record's syscall_run)"
         if perf:
             syscalls, syscall_problem = stop_perf(perf, perf_path)
             self.current_perf = None
@@ -656,14 +704,16 @@ class Bench:
             if process and process.poll() is None:
                 process.kill()
                 process.wait()
-        if self.current_server:
-            self.current_server.stop()
+        for server in self.current_servers:
+            server.stop()
 
 
 def summarize(reps):
     """Median, min and max of every numeric field over the repetitions."""
     summary = {}
     for key in reps[0]:
+        if key == "rep":
+            continue
         values = [r[key] for r in reps if isinstance(r.get(key), (int, float)) and not isinstance(r.get(key), bool)]
         if values:
             summary[key] = {"median": statistics.median(values), "min": min(values), "max": max(values)}
@@ -812,6 +862,8 @@ def main(argv):
     per_run = args.warmup + args.duration + 0.35
     scenarios = scenario_names(points)
     estimate = bench.runs_total * per_run + len(args.server_list) * len(scenarios) * 0.5
+    if bench.perf_problem is None:
+        estimate += bench.runs_total / args.reps * (SYSCALL_RUN_WARMUP_S + SYSCALL_RUN_S + 0.45)
     log(f"bench: {len(args.server_list)} servers x {len(scenarios)} scenarios, {bench.runs_total} runs of "
         f"{args.warmup:g}+{args.duration:g} s; estimated {int(estimate // 60)}m{int(estimate % 60):02d}s")
     log(f"bench: writing {run_dir}")

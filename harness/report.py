@@ -10,6 +10,7 @@ import base64
 import html
 import json
 import os
+import statistics
 import subprocess
 import sys
 
@@ -216,24 +217,42 @@ def cell(record, key, digits=0, scale=1.0):
     return text
 
 
+def ratio_text(record, reference, key="requests_per_s"):
+    """record / reference as the median of the ratios of repetitions with the same number, which
+    bench.py ran side by side (alternating the servers), with their range: "1.87× (1.62–2.05)".
+    Falls back to the ratio of the medians for results without repetition numbers."""
+    if not record or not reference or record["status"] not in ("ok", "errors") or \
+            reference["status"] not in ("ok", "errors"):
+        return "–"
+    theirs = {r.get("rep"): r.get(key) for r in reference.get("reps") or [] if r.get("rep") is not None}
+    ratios = [r[key] / theirs[r["rep"]] for r in record.get("reps") or []
+              if isinstance(r.get(key), (int, float)) and isinstance(theirs.get(r.get("rep")), (int, float))
+              and theirs[r["rep"]] > 0]
+    if ratios:
+        if len(ratios) == 1:
+            return f"{ratios[0]:.2f}×"
+        return f"{statistics.median(ratios):.2f}× ({min(ratios):.2f}–{max(ratios):.2f})"
+    mine, other = median(record, key), median(reference, key)
+    return f"{mine / other:.2f}×" if mine and other else "–"
+
+
 def summary_table(run):
     nginx = run.find("nginx", "plaintext", "c=64")
-    nginx_rate = median(nginx, "requests_per_s") if nginx else None
-    header = ["server", "plaintext c=64 req/s", "ratio to nginx", "p99 ms", "connections served",
-              "server CPU µs/req", "syscalls/req", "churn req/s", "memory per idle conn (bytes)", "peak RSS MiB"]
+    header = ["server", "plaintext c=64 req/s", "req/s ratio to nginx", "p99 ms", "connections served",
+              "server CPU µs/req", "CPU/req ratio to nginx", "syscalls/req", "churn req/s",
+              "memory per idle conn (bytes)", "peak RSS MiB"]
     rows = []
     for server in run.servers:
         plain = run.find(server, "plaintext", "c=64")
-        rate = median(plain, "requests_per_s") if plain else None
-        ratio = f"{rate / nginx_rate:.2f}×" if rate and nginx_rate else "–"
         churn = run.find(server, "churn", "c=64")
         c10k = run.find(server, "c10k", "idle=10000") or next(
             (r for r in reversed(run.measured(server, "c10k"))), None)
         served = "–"
         if plain and plain["status"] in ("ok", "errors") and median(plain, "connections") is not None:
             served = f"{median(plain, 'connections_served'):.0f}/{median(plain, 'connections'):.0f}"
-        rows.append([server, cell(plain, "requests_per_s"), ratio, cell(plain, "latency_p99_us", 2, 1e-3), served,
-                     cell(plain, "server_cpu_us_per_request", 1), cell(plain, "syscalls_per_request", 2),
+        rows.append([server, cell(plain, "requests_per_s"), ratio_text(plain, nginx),
+                     cell(plain, "latency_p99_us", 2, 1e-3), served, cell(plain, "server_cpu_us_per_request", 1),
+                     ratio_text(plain, nginx, "server_cpu_us_per_request"), cell(plain, "syscalls_per_request", 2),
                      cell(churn, "requests_per_s"), cell(c10k, "memory_per_idle_connection_bytes"),
                      cell(plain, "peak_rss_bytes", 1, 1 / 1048576)])
     return header, rows
@@ -253,10 +272,7 @@ def scenario_table(run, scenario):
         rep = run.representative(server, scenario)
         row.append(cell(rep, "latency_p99_us", 2, 1e-3))
         row.append(cell(rep, "server_cpu_us_per_request", 1))
-        mine = median(rep, "requests_per_s") if rep else None
-        theirs = run.representative("nginx", scenario)
-        theirs = median(theirs, "requests_per_s") if theirs else None
-        row.append(f"{mine / theirs:.2f}×" if mine and theirs else "–")
+        row.append(ratio_text(rep, run.representative("nginx", scenario)))
         rows.append(row)
     return header, rows
 

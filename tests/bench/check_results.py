@@ -49,7 +49,7 @@ RECORD = {"server": str, "scenario": str, "point": str, "x": NUMBER, "route": st
 MEASURED = {"loadgen_args": list, "median": dict, "spread": dict, "reps": list, "raw": list, "failures": list}
 METRICS = {"requests_per_s": NUMBER, "bytes_per_s": NUMBER, "completed": int, "failed": int,
            "warmup_completed": int, "in_flight_at_end": int, "errors": int,
-           "responses_in_window": int, "connections": int, "connections_served": int,
+           "responses_in_window": int, "rep": int, "connections": int, "connections_served": int,
            "fairness_jain_index": NUMBER, "latency_p50_us": NUMBER, "latency_p90_us": NUMBER,
            "latency_p99_us": NUMBER, "latency_p999_us": NUMBER, "latency_max_us": NUMBER,
            "latency_mean_us": NUMBER, "client_cpu_us_per_request": (NUMBER, None),
@@ -81,9 +81,16 @@ def check_run(run_dir, expectations, min_plots):
         seen[(record.get("server"), record.get("scenario"))] = seen.get((record.get("server"), record.get("scenario")), []) + [status]
         if status in ("ok", "errors"):
             check_fields(where, record, MEASURED)
+            if str((doc.get("settings") or {}).get("syscalls", "")).startswith("perf stat"):
+                run = record.get("syscall_run")
+                per_request = run.get("syscalls_per_request") if isinstance(run, dict) else None
+                if not isinstance(per_request, NUMBER) or per_request <= 0:
+                    problem(f"{where}: no system calls per request from the syscall_run: {run!r:.200}")
+                elif (record.get("median") or {}).get("syscalls_per_request") != per_request:
+                    problem(f"{where}: median.syscalls_per_request is not the syscall_run's figure")
             # Medians of counts may fall between two integers; every always-present figure is a number.
             check_fields(f"{where}.median", record.get("median"),
-                         {k: NUMBER for k, v in METRICS.items() if v in (int, NUMBER)})
+                         {k: NUMBER for k, v in METRICS.items() if v in (int, NUMBER) and k != "rep"})
             for j, rep in enumerate(record.get("reps", [])):
                 check_fields(f"{where}.reps[{j}]", rep, METRICS)
                 if rep.get("completed", 0) <= 0 and status == "ok":
@@ -92,6 +99,8 @@ def check_run(run_dir, expectations, min_plots):
                     problem(f"{where}.reps[{j}]: requests_per_s is not positive")
                 if rep.get("server_cpu_us_per_request") is not None and rep["server_cpu_us_per_request"] <= 0:
                     problem(f"{where}.reps[{j}]: server CPU per request is not positive")
+                if rep.get("syscalls") is not None:
+                    problem(f"{where}.reps[{j}]: system calls counted in a measured repetition")
                 if rep.get("peak_rss_bytes", 0) <= 0:
                     problem(f"{where}.reps[{j}]: peak RSS was not measured")
             for key, value in (record.get("spread") or {}).items():
