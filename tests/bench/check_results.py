@@ -93,8 +93,8 @@ def check_run(run_dir, expectations, min_plots):
                          {k: NUMBER for k, v in METRICS.items() if v in (int, NUMBER) and k != "rep"})
             for j, rep in enumerate(record.get("reps", [])):
                 check_fields(f"{where}.reps[{j}]", rep, METRICS)
-                if rep.get("completed", 0) <= 0 and status == "ok":
-                    problem(f"{where}.reps[{j}]: an ok run completed no request")
+                if rep.get("responses_in_window", 0) <= 0 and status == "ok":
+                    problem(f"{where}.reps[{j}]: an ok run had no response in its window")
                 if rep.get("requests_per_s", 0) <= 0 and status == "ok":
                     problem(f"{where}.reps[{j}]: requests_per_s is not positive")
                 if rep.get("server_cpu_us_per_request") is not None and rep["server_cpu_us_per_request"] <= 0:
