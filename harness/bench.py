@@ -493,6 +493,8 @@ class Bench:
                 for server in present:
                     if server.name in dead:
                         self.runs_done += self.args.reps
+                        log(f"[{self.runs_done}/{self.runs_total}] {server.name} {scenario} {point.label}  "
+                            f"FAILED: {dead[server.name]}  (eta {self.eta()})")
                         last_record[server.name] = self.record(server.name, point, "failed",
                                                                reason=dead[server.name],
                                                                stderr_tail=server.stderr_tail())
@@ -543,9 +545,10 @@ class Bench:
             for run in (runs if rep % 2 else runs[::-1]):
                 server = run["server"]
                 if not server.alive():
-                    if not run["failures"] or not run["failures"][-1].endswith("server not running"):
-                        run["failures"].append(f"rep {rep}: server not running")
+                    run["failures"].append(f"rep {rep}: server not running")
                     self.runs_done += 1
+                    log(f"[{self.runs_done}/{self.runs_total}] {server.name} {point.scenario} {point.label} "
+                        f"rep {rep}/{self.args.reps}  FAILED: server not running  (eta {self.eta()})")
                     continue
                 raw = os.path.join("raw", f"{server.name}-{point.scenario}-{point.label}-rep{rep}.json")
                 measured, problem = self.measure(server, point, run["args"], os.path.join(self.run_dir, raw))

@@ -49,6 +49,32 @@ else
     fail "failed_server_recorded" "bench.py failed: $(tail -3 "$work/broken.log")"
 fi
 
+# 2b. A server that crashes mid-scenario: the points it measured are kept, the rest are failed
+# with the reason, and the other server's results are complete.
+if DYING_AFTER=2.5 bench --server-bin dying="$PWD/tests/bench/dying_server.sh" --servers "dying epoll-lt" \
+    --scenarios "plaintext" --reps 2 --duration 0.5 --warmup 0.1 --no-perf --out "$work/dying" \
+    >"$work/dying.log" 2>&1; then
+    if python3 - "$work/dying/results.json" >"$work/dying.check" 2>&1 <<'PYEOF'
+import json, sys
+records = json.load(open(sys.argv[1]))["records"]
+dying = [r["status"] for r in records if r["server"] == "dying"]
+other = [r["status"] for r in records if r["server"] == "epoll-lt"]
+reasons = [r.get("reason", "") for r in records if r["server"] == "dying" and r["status"] == "failed"]
+first = next(r for r in records if r["server"] == "dying")
+assert len(dying) == 5 and len(other) == 5, (dying, other)
+assert first["reps"], "the repetitions measured before the crash were not kept"
+assert dying[-1] == "failed" and reasons and all("server exited" in reason for reason in reasons), (dying, reasons)
+assert all(status == "ok" for status in other), other
+PYEOF
+    then
+        pass "server_crash_mid_scenario"
+    else
+        fail "server_crash_mid_scenario" "$(tail -3 "$work/dying.check")"
+    fi
+else
+    fail "server_crash_mid_scenario" "bench.py failed: $(tail -3 "$work/dying.log")"
+fi
+
 # 3. Bad arguments: usage and exit status 2.
 for args in "--bogus" "--servers nosuchserver" "--scenarios nosuchscenario" "--reps 0" "--server-cpus x"; do
     # shellcheck disable=SC2086
