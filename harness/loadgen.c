@@ -117,16 +117,7 @@ static int merge(struct worker *workers, int count, struct result *result)
         total->idle.open_at_end += stats->idle.open_at_end;
         if (stats->idle.setup_s > total->idle.setup_s)
             total->idle.setup_s = stats->idle.setup_s;
-        total->responses_in_window += stats->responses_in_window;
-        struct fairness *fairness = &total->fairness;
-        if (t == 0 || stats->fairness.min_per_connection < fairness->min_per_connection)
-            fairness->min_per_connection = stats->fairness.min_per_connection;
-        if (stats->fairness.max_per_connection > fairness->max_per_connection)
-            fairness->max_per_connection = stats->fairness.max_per_connection;
-        fairness->connections += stats->fairness.connections;
-        fairness->served += stats->fairness.served;
-        fairness->sum += stats->fairness.sum;
-        fairness->sum_squares += stats->fairness.sum_squares;
+        worker_add_fairness(&workers[t], &result->fairness);
         total->cpu_user_s += stats->cpu_user_s;
         total->cpu_sys_s += stats->cpu_sys_s;
         if (workers[t].finished_ns > finished)

@@ -133,24 +133,9 @@ struct timeline {
     int64_t current_second;       /* -1: none yet */
 };
 
-/* How evenly the server shared itself among the connections: responses that arrived in the
- * measured window, per connection. A server that serves one connection at a time (the iterative
- * one) shows its latency only for the connection it serves; the others are starved, not fast. */
-struct fairness {
-    uint64_t connections;
-    uint64_t served;              /* connections with at least one response in the window */
-    uint64_t min_per_connection;
-    uint64_t max_per_connection;
-    double sum;                   /* for Jain's index, (sum x)^2 / (n * sum x^2) */
-    double sum_squares;
-};
-
 struct run_stats {
     struct counters measured;
     struct counters warmup;
-    uint64_t responses_in_window; /* successful responses that arrived in the measured window,
-                                   * whenever their request began: the throughput */
-    struct fairness fairness;
     uint64_t bytes_read;          /* during the measured window */
     uint64_t bytes_written;
     uint64_t connections_opened;  /* connects that succeeded, whole run */
@@ -176,6 +161,7 @@ struct run_control {
 
 struct conn;
 struct idle_conn;
+struct fairness;
 
 struct worker {
     int id;
@@ -206,6 +192,8 @@ int worker_init(struct worker *worker, int id, const struct config *config, stru
 void *worker_main(void *worker);
 void worker_destroy(struct worker *worker);
 int64_t now_ns(void);
+/* Adds this thread's connections to fairness (after the thread has finished). */
+void worker_add_fairness(const struct worker *worker, struct fairness *fairness);
 
 /* Statistics helpers (loadgen_stats.c). */
 int run_stats_init(struct run_stats *stats, const struct config *config);
@@ -222,9 +210,23 @@ struct timeline_point {
     int64_t p99_us;
 };
 
+/* The successful responses that arrived in the measured window (whenever their request began:
+ * the throughput), and how evenly the server shared them among the connections. A server that
+ * serves one connection at a time (the iterative one) shows its latency only for the connection it
+ * serves; the others are starved, not fast. Counted per connection, added up after the run. */
+struct fairness {
+    uint64_t connections;
+    uint64_t responses;
+    uint64_t served;              /* connections with at least one response in the window */
+    uint64_t min_per_connection;
+    uint64_t max_per_connection;
+    double sum_squares;           /* for Jain's index, responses^2 / (connections * sum_squares) */
+};
+
 struct result {
     const struct config *config;
     struct run_stats total;       /* counters and histograms of all threads added together */
+    struct fairness fairness;     /* over the connections of all threads */
     struct timeline_point *timeline;
     size_t timeline_len;
     double duration_s;            /* of the measured window actually run */

@@ -479,10 +479,8 @@ static bool conn_on_response(struct worker *worker, struct conn *conn, int64_t n
         struct counters *counters = counters_for(worker, begin);
         counters->completed++;
         worker->engine->done_total++;
-        if (now >= worker->control->measure_ns && now < worker->control->end_ns) {
-            worker->stats.responses_in_window++;
+        if (now >= worker->control->measure_ns && now < worker->control->end_ns)
             conn->responses_in_window++;
-        }
         if (begin >= worker->control->measure_ns) {
             int64_t latency_us = to_us(now - begin);
             hdr_record(&worker->stats.response, latency_us);
@@ -841,19 +839,17 @@ static void dispatch(struct worker *worker, const struct epoll_event *event)
     }
 }
 
-static void measure_fairness(struct worker *worker)
+void worker_add_fairness(const struct worker *worker, struct fairness *fairness)
 {
-    struct fairness *fairness = &worker->stats.fairness;
-    fairness->connections = worker->conn_count;
-    fairness->min_per_connection = UINT64_MAX;
     for (uint32_t i = 0; i < worker->conn_count; i++) {
         uint64_t responses = worker->conns[i].responses_in_window;
-        fairness->served += responses > 0;
-        if (responses < fairness->min_per_connection)
+        if (fairness->connections == 0 || responses < fairness->min_per_connection)
             fairness->min_per_connection = responses;
         if (responses > fairness->max_per_connection)
             fairness->max_per_connection = responses;
-        fairness->sum += (double)responses;
+        fairness->connections++;
+        fairness->responses += responses;
+        fairness->served += responses > 0;
         fairness->sum_squares += (double)responses * (double)responses;
     }
 }
@@ -957,7 +953,6 @@ void *worker_main(void *arg)
         advance_schedule(worker, worker->finished_ns - 1, false);
 
     account_leftovers(worker);
-    measure_fairness(worker);
     for (uint32_t i = 0; i < worker->conn_count; i++)
         conn_close(worker, &worker->conns[i]);
     idle_finish(worker);

@@ -49,7 +49,8 @@ static double jain_index(const struct fairness *fairness)
 {
     if (fairness->sum_squares <= 0 || fairness->connections == 0)
         return 0;
-    return fairness->sum * fairness->sum / ((double)fairness->connections * fairness->sum_squares);
+    double responses = (double)fairness->responses;
+    return responses * responses / ((double)fairness->connections * fairness->sum_squares);
 }
 
 static double achieved_rate(const struct result *result)
@@ -136,11 +137,11 @@ void report_text(FILE *out, const struct result *result)
         latency_row(out, "send lag", &total->lag);
         fprintf(out, "  (response time counts from the intended send time, corrected for coordinated omission)\n");
     }
-    fprintf(out, "  %llu responses in %.2fs, %s read, %s written\n", (unsigned long long)total->responses_in_window,
+    fprintf(out, "  %llu responses in %.2fs, %s read, %s written\n", (unsigned long long)result->fairness.responses,
             result->duration_s, format_bytes((double)total->bytes_read, a, sizeof a),
             format_bytes((double)total->bytes_written, b, sizeof b));
     double seconds = result->duration_s > 0 ? result->duration_s : 1;
-    fprintf(out, "Requests/sec: %12.2f\n", (double)total->responses_in_window / seconds);
+    fprintf(out, "Requests/sec: %12.2f\n", (double)result->fairness.responses / seconds);
     fprintf(out, "Transfer/sec: %12s\n", format_bytes((double)total->bytes_read / seconds, a, sizeof a));
 
     if (total_errors(measured) == 0) {
@@ -181,15 +182,15 @@ void report_text(FILE *out, const struct result *result)
                 (unsigned long long)idle->failed, (unsigned long long)idle->closed_by_peer,
                 (unsigned long long)idle->open_at_end, idle->setup_s);
     }
-    const struct fairness *fairness = &total->fairness;
+    const struct fairness *fairness = &result->fairness;
     fprintf(out, "Connections: %llu of %llu served; responses per connection min %llu, max %llu; Jain's index %.3f%s\n",
             (unsigned long long)fairness->served, (unsigned long long)fairness->connections,
             (unsigned long long)fairness->min_per_connection, (unsigned long long)fairness->max_per_connection,
             jain_index(fairness), fairness->served < fairness->connections ? " (the others were starved)" : "");
     double cpu = total->cpu_user_s + total->cpu_sys_s;
     fprintf(out, "Loadgen CPU: %.2fs (user %.2fs, sys %.2fs)", cpu, total->cpu_user_s, total->cpu_sys_s);
-    if (total->responses_in_window > 0)
-        fprintf(out, ", %.2fus per request", cpu * 1e6 / (double)total->responses_in_window);
+    if (result->fairness.responses > 0)
+        fprintf(out, ", %.2fus per request", cpu * 1e6 / (double)result->fairness.responses);
     fprintf(out, "\n");
     fflush(out);
 }
@@ -382,7 +383,7 @@ int report_json(const char *path, const struct result *result)
     if (totals) {
         set(&builder, totals, "duration_s", json_real(result->duration_s));
         set(&builder, totals, "interrupted", json_boolean(result->interrupted));
-        set(&builder, totals, "responses_in_window", integer(total->responses_in_window));
+        set(&builder, totals, "responses_in_window", integer(result->fairness.responses));
         set(&builder, totals, "bytes_read", integer(total->bytes_read));
         set(&builder, totals, "bytes_written", integer(total->bytes_written));
         set(&builder, totals, "connections_opened", integer(total->connections_opened));
@@ -394,7 +395,7 @@ int report_json(const char *path, const struct result *result)
     json_t *rates = json_object();
     if (rates) {
         double seconds = result->duration_s;
-        set(&builder, rates, "requests_per_s", json_real(seconds > 0 ? (double)total->responses_in_window / seconds : 0));
+        set(&builder, rates, "requests_per_s", json_real(seconds > 0 ? (double)result->fairness.responses / seconds : 0));
         set(&builder, rates, "bytes_read_per_s", json_real(seconds > 0 ? (double)total->bytes_read / seconds : 0));
         set(&builder, rates, "offered_per_s", is_open ? json_real(offered_rate(result)) : json_null());
         set(&builder, rates, "achieved_per_s", is_open ? json_real(achieved_rate(result)) : json_null());
@@ -439,7 +440,7 @@ int report_json(const char *path, const struct result *result)
         set(&builder, cpu, "sys_s", json_real(total->cpu_sys_s));
         set(&builder, cpu, "total_s", json_real(cpu_s));
         set(&builder, cpu, "us_per_request",
-            total->responses_in_window ? json_real(cpu_s * 1e6 / (double)total->responses_in_window) : json_null());
+            result->fairness.responses ? json_real(cpu_s * 1e6 / (double)result->fairness.responses) : json_null());
         set(&builder, cpu, "process_user_s", json_real(result->process_user_s));
         set(&builder, cpu, "process_sys_s", json_real(result->process_sys_s));
     }
@@ -447,7 +448,7 @@ int report_json(const char *path, const struct result *result)
 
     json_t *fairness = json_object();
     if (fairness) {
-        const struct fairness *measured_fairness = &total->fairness;
+        const struct fairness *measured_fairness = &result->fairness;
         set(&builder, fairness, "connections", integer(measured_fairness->connections));
         set(&builder, fairness, "served", integer(measured_fairness->served));
         set(&builder, fairness, "starved", integer(measured_fairness->connections - measured_fairness->served));
