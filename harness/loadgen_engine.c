@@ -324,18 +324,26 @@ static void conn_connect(struct worker *worker, struct conn *conn, int64_t now)
     note_deadline(worker, now + config->timeout_ns);
 }
 
-/* With --close, a request begins with its connect. */
-static void conn_begin_close_request(struct worker *worker, struct conn *conn, int64_t now)
+/* A request starts now in the next free slot of the connection's ring: it is counted as started
+ * and, in open loop, takes the next intended time and records its send lag. */
+static void conn_start_request(struct worker *worker, struct conn *conn, int64_t now)
 {
-    struct request_slot *slot = &conn->slots[0];
+    struct request_slot *slot = &conn->slots[(conn->oldest + conn->in_flight) % (uint32_t)worker->config->pipeline];
     slot->start_ns = now;
     slot->intended_ns = worker->engine->open_loop ? intended_time(worker, conn, conn->next_k++) : now;
     int64_t begin = request_begin(worker, slot);
     counters_for(worker, begin)->started++;
     if (worker->engine->open_loop && begin >= worker->control->measure_ns)
         hdr_record(&worker->stats.lag, to_us(now - slot->intended_ns));
+    conn->in_flight++;
+}
+
+/* With --close, a request begins with its connect. */
+static void conn_begin_close_request(struct worker *worker, struct conn *conn, int64_t now)
+{
     conn->oldest = 0;
-    conn->in_flight = 1;
+    conn->in_flight = 0;
+    conn_start_request(worker, conn, now);
     conn_connect(worker, conn, now);
 }
 
@@ -381,19 +389,10 @@ static bool conn_flush(struct worker *worker, struct conn *conn, int64_t now)
 static void conn_send(struct worker *worker, struct conn *conn, uint32_t count, int64_t now)
 {
     const struct config *config = worker->config;
-    uint32_t pipeline = (uint32_t)config->pipeline;
     if (conn->in_flight == 0)
         note_deadline(worker, now + config->timeout_ns);
-    for (uint32_t i = 0; i < count; i++) {
-        struct request_slot *slot = &conn->slots[(conn->oldest + conn->in_flight) % pipeline];
-        slot->start_ns = now;
-        slot->intended_ns = worker->engine->open_loop ? intended_time(worker, conn, conn->next_k++) : now;
-        int64_t begin = request_begin(worker, slot);
-        counters_for(worker, begin)->started++;
-        if (worker->engine->open_loop && begin >= worker->control->measure_ns)
-            hdr_record(&worker->stats.lag, to_us(now - slot->intended_ns));
-        conn->in_flight++;
-    }
+    for (uint32_t i = 0; i < count; i++)
+        conn_start_request(worker, conn, now);
     conn->unwritten += (size_t)count * config->request_len;
     conn_flush(worker, conn, now);
 }
