@@ -83,7 +83,7 @@ $(TEST_BIN)/test_http: tests/test_http.c $(OBJ)/servers/common/http.o
 
 # libFuzzer target, built with clang; the parser is compiled in with the fuzzer's instrumentation.
 FUZZ_FLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Iservers/common -fsanitize=fuzzer,address,undefined
-$(TEST_BIN)/fuzz_http: tests/fuzz_http.c servers/common/http.c servers/common/http.h
+$(TEST_BIN)/fuzz_http: tests/fuzz_http.c servers/common/http.c servers/common/http.h servers/common/http_syntax.h
 	@mkdir -p $(@D)
 	clang $(FUZZ_FLAGS) -o $@ tests/fuzz_http.c servers/common/http.c
 

@@ -7,7 +7,8 @@
 #include "http_response.h"
 
 #include <string.h>
-#include <strings.h>
+
+#include "../servers/common/http_syntax.h"
 
 enum state {
     ST_STATUS_LINE,
@@ -26,39 +27,6 @@ enum state {
     ST_TRAILER_END_LF,
     ST_DONE,
 };
-
-/* RFC 9110 tchar, as a table: the parser looks up every byte of every header name. */
-static const bool token_chars[256] = {
-    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
-    ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1, ['~'] = 1,
-    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
-    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1,
-    ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1,
-    ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
-    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1,
-    ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1,
-    ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
-};
-
-static bool is_token_char(unsigned char c)
-{
-    return token_chars[c];
-}
-
-/* Field values and reason phrases: HTAB, SP, visible ASCII and obs-text; no other control. */
-static bool is_text_char(unsigned char c)
-{
-    return c == '\t' || (c >= 0x20 && c != 0x7f);
-}
-
-/* Whether name[0..len) is `lower` (lower case) ignoring case; len is known to match. */
-static bool name_is(const char *name, const char *lower, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        if ((name[i] | 0x20) != lower[i]) /* lower's bytes are letters or '-', which | 0x20 keeps */
-            return false;
-    return true;
-}
 
 static int fail(struct http_response *response, const char *why)
 {
@@ -111,7 +79,7 @@ static int parse_status_line(struct http_response *response, const char *line, s
     if (line[12] != ' ')
         return fail(response, "bad status line");
     for (size_t i = 13; i < len; i++)
-        if (!is_text_char((unsigned char)line[i]))
+        if (!http_is_field_char((unsigned char)line[i]))
             return fail(response, "control character in reason phrase");
     response->minor_version = line[7] - '0';
     response->status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
@@ -127,7 +95,7 @@ static int for_each_token(struct http_response *response, const char *value, siz
         while (i < len && (value[i] == ' ' || value[i] == '\t' || value[i] == ','))
             i++;
         size_t start = i;
-        while (i < len && is_token_char((unsigned char)value[i]))
+        while (i < len && http_is_token_char((unsigned char)value[i]))
             i++;
         size_t token_len = i - start;
         while (i < len && (value[i] == ' ' || value[i] == '\t'))
@@ -148,16 +116,16 @@ static int on_transfer_coding(struct http_response *response, const char *token,
     /* Nothing may follow chunked (RFC 9112 6.1): a coding after it means broken framing. */
     if (response->chunked)
         return fail(response, "chunked is not the final transfer coding");
-    if (len == 7 && strncasecmp(token, "chunked", 7) == 0)
+    if (http_name_equals(token, len, "chunked"))
         response->chunked = true;
     return HTTP_RESPONSE_INCOMPLETE;
 }
 
 static int on_connection_option(struct http_response *response, const char *token, size_t len)
 {
-    if (len == 5 && strncasecmp(token, "close", 5) == 0)
+    if (http_name_equals(token, len, "close"))
         response->close_seen = true;
-    else if (len == 10 && strncasecmp(token, "keep-alive", 10) == 0)
+    else if (http_name_equals(token, len, "keep-alive"))
         response->keep_alive_seen = true;
     return HTTP_RESPONSE_INCOMPLETE;
 }
@@ -182,29 +150,24 @@ static int parse_content_length(struct http_response *response, const char *valu
 /* "name: OWS value OWS" */
 static int parse_header_line(struct http_response *response, const char *line, size_t len)
 {
-    size_t name_len = 0;
-    while (name_len < len && is_token_char((unsigned char)line[name_len]))
-        name_len++;
-    if (name_len == 0 || name_len == len || line[name_len] != ':')
+    size_t name_len, value_len;
+    const char *value;
+    switch (http_split_field_line(line, len, &name_len, &value, &value_len)) {
+    case HTTP_FIELD_LINE_OK:
+        break;
+    case HTTP_FIELD_LINE_BAD_NAME:
         return fail(response, "bad header line");
-    const char *value = line + name_len + 1;
-    const char *end = line + len;
-    while (value < end && (*value == ' ' || *value == '\t'))
-        value++;
-    while (end > value && (end[-1] == ' ' || end[-1] == '\t'))
-        end--;
-    for (const char *p = value; p < end; p++)
-        if (!is_text_char((unsigned char)*p))
-            return fail(response, "control character in header value");
-    size_t value_len = (size_t)(end - value);
+    case HTTP_FIELD_LINE_BAD_VALUE:
+        return fail(response, "control character in header value");
+    }
 
-    if (name_len == 14 && name_is(line, "content-length", 14))
+    if (http_name_equals(line, name_len, "content-length"))
         return parse_content_length(response, value, value_len);
-    if (name_len == 17 && name_is(line, "transfer-encoding", 17)) {
+    if (http_name_equals(line, name_len, "transfer-encoding")) {
         response->transfer_encoding_seen = true;
         return for_each_token(response, value, value_len, on_transfer_coding);
     }
-    if (name_len == 10 && name_is(line, "connection", 10))
+    if (http_name_equals(line, name_len, "connection"))
         return for_each_token(response, value, value_len, on_connection_option);
     return HTTP_RESPONSE_INCOMPLETE;
 }
@@ -287,7 +250,7 @@ static int chunk_byte(struct http_response *response, char c)
     case ST_CHUNK_EXT:
         if (c == '\r')
             response->state = ST_CHUNK_SIZE_LF;
-        else if (!is_text_char((unsigned char)c))
+        else if (!http_is_field_char((unsigned char)c))
             return fail(response, "control character in chunk extension");
         return HTTP_RESPONSE_INCOMPLETE;
     case ST_CHUNK_SIZE_LF:
@@ -312,7 +275,7 @@ static int chunk_byte(struct http_response *response, char c)
     case ST_TRAILER_START:
         if (c == '\r')
             response->state = ST_TRAILER_END_LF;
-        else if (is_token_char((unsigned char)c))
+        else if (http_is_token_char((unsigned char)c))
             response->state = ST_TRAILER_LINE;
         else
             return fail(response, "bad trailer line");
@@ -320,7 +283,7 @@ static int chunk_byte(struct http_response *response, char c)
     case ST_TRAILER_LINE:
         if (c == '\r')
             response->state = ST_TRAILER_LINE_LF;
-        else if (!is_text_char((unsigned char)c))
+        else if (!http_is_field_char((unsigned char)c))
             return fail(response, "control character in trailer");
         return HTTP_RESPONSE_INCOMPLETE;
     case ST_TRAILER_LINE_LF:

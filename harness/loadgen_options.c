@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../servers/common/http_syntax.h"
 #include "loadgen.h"
 
 #define MAX_SOURCES 65536
@@ -106,28 +107,20 @@ static bool parse_rate(const char *text, double *result)
 
 static bool is_token(const char *text, size_t len)
 {
-    static const char specials[] = "!#$%&'*+-.^_`|~";
     if (len == 0)
         return false;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)text[i];
-        bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-        if (!alnum && (c == '\0' || strchr(specials, c) == NULL))
+    for (size_t i = 0; i < len; i++)
+        if (!http_is_token_char((unsigned char)text[i]))
             return false;
-    }
     return true;
 }
 
 /* "Name: value" with a token name and no control characters but HTAB. */
 static bool valid_header(const char *header)
 {
-    const char *colon = strchr(header, ':');
-    if (colon == NULL || !is_token(header, (size_t)(colon - header)))
-        return false;
-    for (const char *p = colon + 1; *p; p++)
-        if ((unsigned char)*p < 0x20 ? *p != '\t' : *p == 0x7f)
-            return false;
-    return true;
+    size_t name_len, value_len;
+    const char *value;
+    return http_split_field_line(header, strlen(header), &name_len, &value, &value_len) == HTTP_FIELD_LINE_OK;
 }
 
 static bool header_named(const char *header, const char *name)

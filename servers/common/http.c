@@ -9,14 +9,7 @@
 
 #include <string.h>
 
-/* tchar from RFC 9110 5.6.2: the characters of a method or a header name. */
-static bool is_token_char(unsigned char c)
-{
-    static const char *const token_punctuation = "!#$%&'*+-.^_`|~";
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return true;
-    return c != '\0' && strchr(token_punctuation, c) != NULL;
-}
+#include "http_syntax.h"
 
 /* Visible ASCII, the characters of an origin-form target. */
 static bool is_target_char(unsigned char c)
@@ -24,28 +17,9 @@ static bool is_target_char(unsigned char c)
     return c > 0x20 && c < 0x7f;
 }
 
-/* A field value may hold HTAB, SP, visible ASCII and obs-text (0x80-0xFF), never CTLs. */
-static bool is_value_char(unsigned char c)
-{
-    return c == '\t' || (c >= 0x20 && c != 0x7f);
-}
-
 static bool is_digit(unsigned char c)
 {
     return c >= '0' && c <= '9';
-}
-
-static bool name_equals(const char *name, size_t len, const char *lowercase_name)
-{
-    size_t i;
-    for (i = 0; i < len; i++) {
-        char c = name[i];
-        if (c >= 'A' && c <= 'Z')
-            c = (char)(c - 'A' + 'a');
-        if (lowercase_name[i] == '\0' || c != lowercase_name[i])
-            return false;
-    }
-    return lowercase_name[i] == '\0';
 }
 
 /* Searches buf[*scanned..len) for the LF that ends the empty line. Every LF on the way must follow
@@ -81,7 +55,7 @@ static int find_head_end(const char *buf, size_t len, size_t *scanned)
 static int parse_request_line(const char *buf, size_t head_len, struct http_request *req)
 {
     size_t pos = 0;
-    while (pos < head_len && is_token_char((unsigned char)buf[pos]))
+    while (pos < head_len && http_is_token_char((unsigned char)buf[pos]))
         pos++;
     if (pos == 0 || buf[pos] != ' ')
         return -400;
@@ -145,9 +119,9 @@ static void parse_connection(const char *value, size_t len, bool *close, bool *k
         size_t start = pos;
         while (pos < len && value[pos] != ',' && value[pos] != ' ' && value[pos] != '\t')
             pos++;
-        if (name_equals(value + start, pos - start, "close"))
+        if (http_name_equals(value + start, pos - start, "close"))
             *close = true;
-        else if (name_equals(value + start, pos - start, "keep-alive"))
+        else if (http_name_equals(value + start, pos - start, "keep-alive"))
             *keep_alive = true;
     }
 }
@@ -177,27 +151,16 @@ int http_parse_request(const char *buf, size_t len, size_t *scanned, struct http
             return -400; /* a bare CR inside a line */
         size_t line_len = (size_t)(line_end - line);
 
-        size_t name_len = 0;
-        while (name_len < line_len && is_token_char((unsigned char)line[name_len]))
-            name_len++;
-        /* Also catches obs-fold (a line starting with SP or HTAB) and space before the colon. */
-        if (name_len == 0 || name_len == line_len || line[name_len] != ':')
+        /* A bad name also catches obs-fold (a line starting with SP or HTAB) and space before
+         * the colon. */
+        size_t name_len, value_len;
+        const char *value;
+        if (http_split_field_line(line, line_len, &name_len, &value, &value_len) != HTTP_FIELD_LINE_OK)
             return -400;
 
-        size_t value_start = name_len + 1, value_end = line_len;
-        while (value_start < line_len && (line[value_start] == ' ' || line[value_start] == '\t'))
-            value_start++;
-        while (value_end > value_start && (line[value_end - 1] == ' ' || line[value_end - 1] == '\t'))
-            value_end--;
-        for (size_t i = value_start; i < value_end; i++)
-            if (!is_value_char((unsigned char)line[i]))
-                return -400;
-        const char *value = line + value_start;
-        size_t value_len = value_end - value_start;
-
-        if (name_equals(line, name_len, "host")) {
+        if (http_name_equals(line, name_len, "host")) {
             host_count++;
-        } else if (name_equals(line, name_len, "content-length")) {
+        } else if (http_name_equals(line, name_len, "content-length")) {
             size_t length;
             if (!parse_content_length(value, value_len, &length))
                 return -400;
@@ -210,9 +173,9 @@ int http_parse_request(const char *buf, size_t len, size_t *scanned, struct http
             content_length = length;
             length_digits = value;
             length_digits_len = value_len;
-        } else if (name_equals(line, name_len, "transfer-encoding")) {
+        } else if (http_name_equals(line, name_len, "transfer-encoding")) {
             has_transfer_encoding = true;
-        } else if (name_equals(line, name_len, "connection")) {
+        } else if (http_name_equals(line, name_len, "connection")) {
             parse_connection(value, value_len, &connection_close, &connection_keep_alive);
         }
         pos += (int)line_len + 2;
