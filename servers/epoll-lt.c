@@ -107,7 +107,7 @@ static void sweep_deadlines(double now)
 
 int main(int argc, char **argv)
 {
-    options_parse(argc, argv, "epoll-lt", 0);
+    options_parse(argc, argv, &(struct paradigm){.name = "epoll-lt"});
     signals_install();
     stats_init();
     int listen_fd = net_listen(false, true);

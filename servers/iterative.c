@@ -18,7 +18,7 @@
 
 int main(int argc, char **argv)
 {
-    options_parse(argc, argv, "iterative", 0);
+    options_parse(argc, argv, &(struct paradigm){.name = "iterative"});
     signals_install();
     stats_init();
     /* A blocking listening socket whose accept wakes every NET_TICK_MS to look at the stop flag. */

@@ -49,6 +49,41 @@ void conn_release(struct conn *conn)
     conn->state = CONN_DONE;
 }
 
+/* Reads whatever input has arrived, without waiting; false when the peer has closed or failed. */
+static bool discard_pending_input(int fd)
+{
+    char scratch[4096];
+    for (int reads = 0; reads < 16; reads++) {
+        ssize_t n = recv(fd, scratch, sizeof scratch, MSG_DONTWAIT);
+        if (n == 0)
+            return false;
+        if (n < 0)
+            return errno == EAGAIN || errno == EINTR;
+    }
+    return true;
+}
+
+void conn_refuse(int fd, int status)
+{
+    struct response response;
+    handler_refuse(status, &response);
+    char message[RESPONSE_HEAD_MAX + 64];
+    size_t len = handler_format_head(&response, message);
+    memcpy(message + len, response.body, response.body_len);
+    len += response.body_len;
+
+    stats_add(STAT_REFUSED, 1);
+    /* Closing a socket with unread input sends a reset, which can destroy the 503 before the
+     * client reads it: so the request that came already is read first. */
+    if (discard_pending_input(fd) &&
+        send(fd, message, len, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)len) {
+        stats_count_response(status);
+        shutdown(fd, SHUT_WR);
+    }
+    if (close(fd) != 0)
+        log_error("close: %m");
+}
+
 static size_t own_output_len(const struct conn *conn)
 {
     return conn->out_end - conn->out_start;

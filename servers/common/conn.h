@@ -73,4 +73,8 @@ bool conn_is_done(const struct conn *conn);
 /* Frees the buffers and closes the descriptor. */
 void conn_release(struct conn *conn);
 
+/* Answers an accepted connection the server has no room for (no process, thread or queue slot)
+ * with `status` (503) and closes it, without ever blocking; counted as refused. */
+void conn_refuse(int fd, int status);
+
 #endif

@@ -6,14 +6,17 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "options.h"
+#include "signals.h"
 #include "stats.h"
 
 /* A descriptor kept open only to be given up when accept fails with EMFILE (the trick of
@@ -102,23 +105,46 @@ void net_announce(int listen_fd)
         die("cannot write the ready line: %m");
 }
 
-/* Out of descriptors: free the reserve, take the pending connection with it, close it. Linux
- * reports EMFILE before it looks at the queue, so on a blocking listening socket this accept may
- * wait for its tick (NET_TICK_MS) when nothing is queued; other acceptors wait on the lock
- * meanwhile, which is harmless since they could not accept anything either. */
-static void shed_one_connection(int listen_fd)
+/* Out of descriptors (EMFILE): free the reserve, take the pending connection with it, close it.
+ * Linux reports EMFILE before it looks at the queue, so a blocking acceptor first waits (a tick
+ * at most, and without the lock) for a connection to be pending: otherwise it would spin, or hold
+ * the reserve while other acceptors queue behind it. By then a descriptor may have come free, so
+ * it tries a plain accept first, and returns that connection to be served. A stopping server
+ * sheds nothing more, so acceptors waiting for the lock are not kept a tick each. */
+static int accept_at_limit(int listen_fd, bool nonblocking)
 {
+    struct pollfd pending = {.fd = listen_fd, .events = POLLIN};
+    if (poll(&pending, 1, nonblocking ? 0 : NET_TICK_MS) <= 0)
+        return -1;
+    int flags = SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0);
+    bool shed = false;
     pthread_mutex_lock(&reserve_lock);
-    if (reserve_fd >= 0) {
-        close(reserve_fd);
-        int fd = accept(listen_fd, NULL, NULL);
-        if (fd >= 0) {
-            close(fd);
-            stats_add(STAT_SHED, 1);
+    int fd = -1;
+    if (!server_stopping && (fd = accept4(listen_fd, NULL, NULL, flags)) < 0 &&
+        (errno == EMFILE || errno == ENFILE)) {
+        /* Another acceptor may have taken the slot the reserve freed last time; try again. */
+        if (reserve_fd < 0)
+            reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (reserve_fd >= 0) {
+            close(reserve_fd);
+            int refused = accept(listen_fd, NULL, NULL);
+            if (refused >= 0) {
+                close(refused);
+                stats_add(STAT_SHED, 1);
+                shed = true;
+            }
+            reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         }
-        reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     }
     pthread_mutex_unlock(&reserve_lock);
+    if (fd >= 0) {
+        stats_add(STAT_ACCEPTED, 1);
+        return fd;
+    }
+    /* Nothing could be shed: wait rather than spin on a socket that stays readable. */
+    if (!shed && !nonblocking)
+        nanosleep(&(struct timespec){.tv_nsec = NET_TICK_MS * 1000000L}, NULL);
+    return -1;
 }
 
 int net_accept(int listen_fd, bool nonblocking)
@@ -137,8 +163,7 @@ int net_accept(int listen_fd, bool nonblocking)
         return -1;
     case EMFILE:
     case ENFILE:
-        shed_one_connection(listen_fd);
-        return -1;
+        return accept_at_limit(listen_fd, nonblocking);
     case ENOBUFS:
     case ENOMEM:
         log_error("accept: %m");

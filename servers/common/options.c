@@ -9,10 +9,15 @@
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
 
 struct server_options server_options;
 
-static void print_usage(FILE *out, const char *name, unsigned optional_flags)
+#define MAX_PARADIGM_OPTIONS 8
+
+static void print_usage(FILE *out, const struct paradigm *paradigm)
 {
     fprintf(out,
             "usage: %s [options]\n"
@@ -22,21 +27,29 @@ static void print_usage(FILE *out, const char *name, unsigned optional_flags)
             "  --header-timeout S     seconds for a whole request to arrive (default 10)\n"
             "  --idle-timeout S       seconds a connection may wait between requests (default 60)\n"
             "  --send-timeout S       seconds a client may stall a response (default 30)\n",
-            name);
-    if (optional_flags & OPTIONS_WORKERS)
+            paradigm->name);
+    if (paradigm->flags & OPTIONS_WORKERS)
         fprintf(out, "  --workers N            worker processes (default: CPUs available)\n");
-    if (optional_flags & OPTIONS_THREADS)
-        fprintf(out, "  --threads N            threads (default: CPUs available)\n");
+    if (paradigm->flags & OPTIONS_THREADS) {
+        if (paradigm->default_threads > 0)
+            fprintf(out, "  --threads N            threads (default %d)\n", paradigm->default_threads);
+        else
+            fprintf(out, "  --threads N            threads (default: CPUs available)\n");
+    }
+    for (const struct paradigm_option *option = paradigm->options; option && option->name; option++) {
+        char flag[64];
+        snprintf(flag, sizeof flag, "--%s %s", option->name, option->value_name);
+        fprintf(out, "  %-22s %s\n", flag, option->help);
+    }
     fprintf(out,
             "  --help                 print this help\n"
             "  --version              print the version\n");
 }
 
-static _Noreturn void usage_error(const char *name, unsigned optional_flags, const char *problem,
-                                  const char *value)
+_Noreturn void options_usage_error(const struct paradigm *paradigm, const char *problem, const char *value)
 {
-    fprintf(stderr, "c10k-%s: %s%s%s\n", name, problem, value ? ": " : "", value ? value : "");
-    print_usage(stderr, name, optional_flags);
+    fprintf(stderr, "c10k-%s: %s%s%s\n", paradigm->name, problem, value ? ": " : "", value ? value : "");
+    print_usage(stderr, paradigm);
     exit(2);
 }
 
@@ -51,6 +64,17 @@ static bool parse_int(const char *text, long min, long max, int *result)
     return true;
 }
 
+static bool parse_choice(const char *text, const char *const *choices, int *result)
+{
+    for (int i = 0; choices[i] != NULL; i++) {
+        if (strcmp(text, choices[i]) == 0) {
+            *result = i;
+            return true;
+        }
+    }
+    return false;
+}
+
 static bool parse_seconds(const char *text, double *result)
 {
     char *end;
@@ -62,7 +86,7 @@ static bool parse_seconds(const char *text, double *result)
     return true;
 }
 
-static int available_cpus(void)
+int options_available_cpus(void)
 {
     cpu_set_t set;
     if (sched_getaffinity(0, sizeof set, &set) != 0)
@@ -71,11 +95,11 @@ static int available_cpus(void)
     return count > 0 ? count : 1;
 }
 
-void options_parse(int argc, char **argv, const char *name, unsigned optional_flags)
+void options_parse(int argc, char **argv, const struct paradigm *paradigm)
 {
     enum { OPT_HOST = 256, OPT_PORT, OPT_BACKLOG, OPT_HEADER_TIMEOUT, OPT_IDLE_TIMEOUT,
-           OPT_SEND_TIMEOUT, OPT_WORKERS, OPT_THREADS, OPT_HELP, OPT_VERSION };
-    static const struct option long_options[] = {
+           OPT_SEND_TIMEOUT, OPT_WORKERS, OPT_THREADS, OPT_HELP, OPT_VERSION, OPT_PARADIGM };
+    static const struct option common_options[] = {
         {"host", required_argument, NULL, OPT_HOST},
         {"port", required_argument, NULL, OPT_PORT},
         {"backlog", required_argument, NULL, OPT_BACKLOG},
@@ -86,17 +110,30 @@ void options_parse(int argc, char **argv, const char *name, unsigned optional_fl
         {"threads", required_argument, NULL, OPT_THREADS},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
-        {NULL, 0, NULL, 0},
     };
+    enum { COMMON_COUNT = sizeof common_options / sizeof common_options[0] };
+    /* The paradigm's own flags follow the common ones; getopt_long returns OPT_PARADIGM + i. */
+    struct option long_options[COMMON_COUNT + MAX_PARADIGM_OPTIONS + 1];
+    memcpy(long_options, common_options, sizeof common_options);
+    int own_count = 0;
+    for (const struct paradigm_option *option = paradigm->options; option && option->name; option++) {
+        if (own_count == MAX_PARADIGM_OPTIONS)
+            die("%s has more than %d options of its own", paradigm->name, MAX_PARADIGM_OPTIONS);
+        long_options[COMMON_COUNT + own_count] =
+            (struct option){option->name, required_argument, NULL, OPT_PARADIGM + own_count};
+        own_count++;
+    }
+    long_options[COMMON_COUNT + own_count] = (struct option){NULL, 0, NULL, 0};
+
     struct server_options *opts = &server_options;
     *opts = (struct server_options){
-        .name = name, .host = "127.0.0.1", .port = 8080, .backlog = 1024,
+        .name = paradigm->name, .host = "127.0.0.1", .port = 8080, .backlog = 1024,
         .header_timeout = 10, .idle_timeout = 60, .send_timeout = 30,
     };
-    if (optional_flags & OPTIONS_WORKERS)
-        opts->workers = available_cpus();
-    if (optional_flags & OPTIONS_THREADS)
-        opts->threads = available_cpus();
+    if (paradigm->flags & OPTIONS_WORKERS)
+        opts->workers = options_available_cpus();
+    if (paradigm->flags & OPTIONS_THREADS)
+        opts->threads = paradigm->default_threads > 0 ? paradigm->default_threads : options_available_cpus();
 
     opterr = 0; /* we print our own message, with the usage */
     int option;
@@ -110,29 +147,35 @@ void options_parse(int argc, char **argv, const char *name, unsigned optional_fl
         case OPT_IDLE_TIMEOUT: ok = parse_seconds(optarg, &opts->idle_timeout); break;
         case OPT_SEND_TIMEOUT: ok = parse_seconds(optarg, &opts->send_timeout); break;
         case OPT_WORKERS:
-            if (!(optional_flags & OPTIONS_WORKERS))
-                usage_error(name, optional_flags, "this server has no worker processes", "--workers");
+            if (!(paradigm->flags & OPTIONS_WORKERS))
+                options_usage_error(paradigm, "this server has no worker processes", "--workers");
             ok = parse_int(optarg, 1, 4096, &opts->workers);
             break;
         case OPT_THREADS:
-            if (!(optional_flags & OPTIONS_THREADS))
-                usage_error(name, optional_flags, "this server has no thread option", "--threads");
+            if (!(paradigm->flags & OPTIONS_THREADS))
+                options_usage_error(paradigm, "this server has no thread option", "--threads");
             ok = parse_int(optarg, 1, 100000, &opts->threads);
             break;
         case OPT_HELP:
-            print_usage(stdout, name, optional_flags);
+            print_usage(stdout, paradigm);
             exit(0);
         case OPT_VERSION:
-            printf("c10k-%s %s\n", name, c10k_version);
+            printf("c10k-%s %s\n", paradigm->name, c10k_version);
             exit(0);
         case ':':
-            usage_error(name, optional_flags, "missing value for", argv[optind - 1]);
+            options_usage_error(paradigm, "missing value for", argv[optind - 1]);
         default:
-            usage_error(name, optional_flags, "unknown option", argv[optind - 1]);
+            if (option >= OPT_PARADIGM && option < OPT_PARADIGM + own_count) {
+                const struct paradigm_option *own = &paradigm->options[option - OPT_PARADIGM];
+                ok = own->choices ? parse_choice(optarg, own->choices, own->value)
+                                  : parse_int(optarg, own->min, own->max, own->value);
+                break;
+            }
+            options_usage_error(paradigm, "unknown option", argv[optind - 1]);
         }
         if (!ok)
-            usage_error(name, optional_flags, "bad value", optarg);
+            options_usage_error(paradigm, "bad value", optarg);
     }
     if (optind < argc)
-        usage_error(name, optional_flags, "unexpected argument", argv[optind]);
+        options_usage_error(paradigm, "unexpected argument", argv[optind]);
 }

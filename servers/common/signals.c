@@ -5,7 +5,7 @@
 
 #include "log.h"
 
-volatile sig_atomic_t server_stopping;
+atomic_int server_stopping;
 
 static void on_stop_signal(int signal_number)
 {

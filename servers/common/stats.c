@@ -13,7 +13,8 @@ static _Atomic uint64_t *stats_totals;
 
 static const char *const stats_names[STAT_COUNT] = {
     [STAT_ACCEPTED] = "accepted",          [STAT_REQUESTS] = "requests",
-    [STAT_SHED] = "shed",                  [STAT_STATUS_400] = "status400",
+    [STAT_SHED] = "shed",                  [STAT_REFUSED] = "refused",
+    [STAT_STATUS_400] = "status400",
     [STAT_STATUS_404] = "status404",       [STAT_STATUS_405] = "status405",
     [STAT_STATUS_408] = "status408",       [STAT_STATUS_413] = "status413",
     [STAT_STATUS_431] = "status431",       [STAT_STATUS_501] = "status501",

@@ -12,6 +12,7 @@ enum stats_counter {
     STAT_ACCEPTED,
     STAT_REQUESTS,      /* responses sent, any status */
     STAT_SHED,          /* accepted and closed at once at the descriptor limit */
+    STAT_REFUSED,       /* answered 503 at once: no process, thread or queue slot to serve it */
     STAT_STATUS_400,
     STAT_STATUS_404,
     STAT_STATUS_405,
