@@ -3,11 +3,21 @@
 # `make SANITIZE=address,undefined` (or thread) builds into build/san-*/ instead.
 
 # Every server; the conformance suite and the benchmark harness discover servers from this list.
-SERVERS := iterative epoll-lt
+SERVERS := iterative epoll-lt fork-per-conn prefork prefork-fdpass thread-per-conn thread-pool prethread
 # Servers with threads, which also get a ThreadSanitizer build in `make test`.
-THREADED_SERVERS :=
+THREADED_SERVERS := thread-per-conn thread-pool prethread
 # Servers that serve one connection at a time; the conformance suite skips its concurrency cases.
 SERIAL_SERVERS := iterative
+# Servers that serve a fixed number of connections at once (a pool of processes); the suite skips
+# its case that holds 100 connections at the descriptor limit.
+BOUNDED_SERVERS := prefork prefork-fdpass
+# How the conformance suite runs the servers: NAME, or NAME:FLAG,FLAG... for one configuration.
+# Every accept discipline is run; a pool gets enough workers for the cases with three clients at
+# once, and the thread pools enough threads to reach the descriptor limit of 64.
+CONFORMANCE := iterative epoll-lt fork-per-conn \
+    prefork:--workers=4 prefork:--workers=4,--accept-lock=flock prefork:--workers=4,--accept-lock=mutex \
+    prefork-fdpass:--workers=4 thread-per-conn thread-pool:--threads=128 \
+    prethread:--threads=128 prethread:--threads=128,--accept-lock=mutex
 
 CC := gcc
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
@@ -35,7 +45,7 @@ COMMON_SRCS := $(wildcard servers/common/*.c)
 COMMON_OBJS := $(COMMON_SRCS:%.c=$(OBJ)/%.o)
 SERVER_BINS := $(SERVERS:%=$(BINDIR)/%)
 
-.PHONY: all servers deps test fuzz clean print-servers print-threaded-servers print-serial-servers print-cflags \
+.PHONY: all servers deps test fuzz clean print-servers print-threaded-servers print-serial-servers print-bounded-servers print-conformance print-cflags \
         bench bench-quick plots
 all: servers
 
@@ -67,6 +77,10 @@ print-threaded-servers:
 	@echo $(THREADED_SERVERS)
 print-serial-servers:
 	@echo $(SERIAL_SERVERS)
+print-bounded-servers:
+	@echo $(BOUNDED_SERVERS)
+print-conformance:
+	@echo $(CONFORMANCE)
 print-cflags:
 	@echo $(CFLAGS)
 

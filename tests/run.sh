@@ -57,6 +57,9 @@ serial_flags=()
 for name in $(make -s print-serial-servers); do
     serial_flags+=(--serial "$name")
 done
+for name in $(make -s print-bounded-servers); do
+    serial_flags+=(--bounded "$name")
+done
 
 build all build/tests/test_http build/tests/fuzz_http
 build SANITIZE=address,undefined servers
@@ -64,23 +67,42 @@ if [[ -n $threaded ]]; then
     build SANITIZE=thread $(printf 'build/san-thread/bin/%s ' $threaded)
 fi
 
+# Every server must be in the conformance list: a server left out would go untested silently.
+untested=()
+conformance=" $(make -s print-conformance) "
+for name in $servers; do
+    [[ $conformance == *" $name "* || $conformance == *" $name:"* ]] || untested+=("$name")
+done
+
+# The conformance targets (NAME or NAME:FLAGS, see the Makefile's CONFORMANCE), in each build.
 plain_bins=()
 asan_bins=()
 tsan_bins=()
-for name in $servers; do
-    plain_bins+=("bin/$name")
-    asan_bins+=("build/san-address-undefined/bin/$name")
-done
-for name in $threaded; do
-    tsan_bins+=("build/san-thread/bin/$name")
+for target in $(make -s print-conformance); do
+    name=${target%%:*}
+    plain_bins+=("bin/$target")
+    asan_bins+=("build/san-address-undefined/bin/$target")
+    if [[ " $threaded " == *" $name "* ]]; then
+        tsan_bins+=("build/san-thread/bin/$target")
+    fi
 done
 
+if ((${#untested[@]} > 0)); then
+    echo "=== servers missing from the Makefile's CONFORMANCE list: ${untested[*]}"
+    total_failed=$((total_failed + ${#untested[@]}))
+    failed_suites+=("conformance list")
+fi
 run_suite "parser unit tests" build/tests/test_http
 run_suite "parser fuzzing (${FUZZ_SECONDS:-5} s)" tests/fuzz.sh "${FUZZ_SECONDS:-5}"
 run_suite "conformance" python3 tests/conformance.py --jobs 2 "${serial_flags[@]}" "${plain_bins[@]}"
 run_suite "conformance (ASan+UBSan)" python3 tests/conformance.py --jobs 2 "${serial_flags[@]}" "${asan_bins[@]}"
 if ((${#tsan_bins[@]} > 0)); then
     run_suite "conformance (TSan)" python3 tests/conformance.py --jobs 2 "${serial_flags[@]}" "${tsan_bins[@]}"
+fi
+run_suite "blocking family" python3 tests/family.py bin
+run_suite "blocking family (ASan+UBSan)" python3 tests/family.py build/san-address-undefined/bin
+if ((${#tsan_bins[@]} > 0)); then
+    run_suite "blocking family (TSan)" python3 tests/family.py build/san-thread/bin
 fi
 if [[ -x tests/loadgen/run.sh ]]; then
     run_suite "loadgen" tests/loadgen/run.sh
