@@ -117,6 +117,9 @@ static void run_worker(int index, void *arg)
                 log_error("worker %d: receiving a connection: %s", index, strerror(-fd));
             return;
         }
+        /* The master accepted it nonblocking, for its poll loop; blocking calls here would
+         * return EAGAIN at once and the worker would spin. */
+        net_set_blocking(fd);
         serve_blocking(fd);
         stats_flush(); /* a worker killed later loses only the connection it was serving */
         char idle = 'i';

@@ -1538,6 +1538,39 @@ def session_processes(sid):
     return pids
 
 
+def session_cpu_seconds(sid):
+    """{pid: CPU seconds} of every process in session sid (all its threads included)."""
+    seconds = {}
+    for pid in session_processes(sid):
+        try:
+            seconds[pid] = cpu_seconds(pid)
+        except (OSError, IndexError):
+            pass
+    return seconds
+
+
+@case("idle_connections_cost_no_cpu", limit=6.0, concurrent=NEEDS_CONCURRENCY, alone=True)
+def _(ctx):
+    """Four kept-alive connections (one request answered on each) and one that never sent
+    anything, held for 1.5 s: the server's processes use < 0.15 s of CPU in that time (a loop
+    that polls instead of blocking would use all of it)."""
+    held = []
+    for i in range(4):
+        c = ctx.conn()
+        c.send(get("/"))
+        check(ctx, c.read_response(what=f"kept-alive connection {i + 1}"), 200, body=b"Hello, World!")
+        held.append(c)
+    held.append(ctx.conn())
+    time.sleep(0.2)
+    before = session_cpu_seconds(ctx.server.proc.pid)
+    time.sleep(1.5)
+    after = session_cpu_seconds(ctx.server.proc.pid)
+    used = sum(after[pid] - before[pid] for pid in after if pid in before)
+    if used >= 0.15:
+        fail(f"the server used {used:.2f} s of CPU in 1.5 s with only idle connections open, "
+             f"expected < 0.15 s (is something polling instead of blocking?)")
+
+
 def open_descriptors(pid):
     try:
         return len(os.listdir(f"/proc/{pid}/fd"))

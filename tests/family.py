@@ -259,38 +259,27 @@ def _(ctx):
     ctx.expect_stats(refused=1, status503=1)
 
 
-@case("queue_full_503", "thread-pool", ["--threads=2", "--queue=2"])
-def _(ctx):
-    """--threads 2 --queue 2: two held connections occupy the threads, two more wait in the
-    queue, the fifth gets 503 at once; when the held ones close the queued ones are answered,
-    and a new connection is served; refused=1."""
-    held = hold(ctx, 2)
-    queued = pending(ctx, 2)
-    expect_503(ctx, "a fifth connection with the queue full")
-    for c in held:
-        c.close()
-    for i, c in enumerate(queued):
-        check(ctx, c.read_response(what=f"queued connection {i + 1} after the held ones closed"),
-              200, body=HELLO)
-    served(ctx)
-    ctx.expect_stats(refused=1, status503=1)
+def queue_full_case(name, server, flags, holders, where):
+    @case(name, server, flags,
+          doc=f"{' '.join(flags)}: two held connections occupy the {holders}, two more wait in "
+              f"{where}, the fifth gets 503 at once; when the held ones close the queued ones are "
+              f"answered, and a new connection is served; refused=1.")
+    def _(ctx):
+        held = hold(ctx, 2)
+        queued = pending(ctx, 2)
+        expect_503(ctx, f"a fifth connection with {where} full")
+        for c in held:
+            c.close()
+        for i, c in enumerate(queued):
+            check(ctx, c.read_response(what=f"queued connection {i + 1} after the held ones closed"),
+                  200, body=HELLO)
+        served(ctx)
+        ctx.expect_stats(refused=1, status503=1)
 
 
-@case("fdpass_queue_full_503", "prefork-fdpass", ["--workers=2", "--queue=2"])
-def _(ctx):
-    """--workers 2 --queue 2: two held connections occupy the workers, two more wait in the
-    master's queue, the fifth gets 503 at once; when the held ones close the queued ones are
-    answered, and a new connection is served; refused=1."""
-    held = hold(ctx, 2)
-    queued = pending(ctx, 2)
-    expect_503(ctx, "a fifth connection with every worker busy and the queue full")
-    for c in held:
-        c.close()
-    for i, c in enumerate(queued):
-        check(ctx, c.read_response(what=f"queued connection {i + 1} after the held ones closed"),
-              200, body=HELLO)
-    served(ctx)
-    ctx.expect_stats(refused=1, status503=1)
+queue_full_case("queue_full_503", "thread-pool", ["--threads=2", "--queue=2"], "threads", "the queue")
+queue_full_case("fdpass_queue_full_503", "prefork-fdpass", ["--workers=2", "--queue=2"], "workers",
+                "the master's queue")
 
 
 GIB = 1 << 30

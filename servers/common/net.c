@@ -38,6 +38,13 @@ void net_set_tick_timeouts(int fd)
         log_error("setsockopt(SO_RCVTIMEO/SO_SNDTIMEO): %m");
 }
 
+void net_set_blocking(int fd)
+{
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0)
+        log_error("fcntl(O_NONBLOCK): %m");
+}
+
 int net_listen(bool reuse_port, bool nonblocking)
 {
     const struct server_options *opts = &server_options;

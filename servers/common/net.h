@@ -23,6 +23,9 @@ void net_announce(int listen_fd);
  * stay readable forever. Dies on errors that mean the listening socket itself is broken. */
 int net_accept(int listen_fd, bool nonblocking);
 
+/* Clears O_NONBLOCK, for a connection accepted by an event loop and served by blocking calls. */
+void net_set_blocking(int fd);
+
 /* Bounds every read and write on a blocking socket to NET_TICK_MS. */
 void net_set_tick_timeouts(int fd);
 
