@@ -7,6 +7,7 @@
  * flag, so there is no lock anywhere on the request path. See docs/loadgen.md. */
 #include <errno.h>
 #include <math.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,6 +173,60 @@ static void print_progress(struct worker *workers, int count, int64_t since_star
     *last_errors = errors;
 }
 
+/* --phase-fd: tells a driver (bench.py) when the measured window begins and ends, so it samples
+ * the server's counters around the window rather than around the whole run. */
+struct phase_announcer {
+    int fd;                       /* -1: no --phase-fd, or given up after a failed write */
+};
+
+/* Writes one line. The reader may have gone (EPIPE: SIGPIPE is ignored) or stopped reading; the
+ * run matters more than the line, so a failure is reported once and the descriptor dropped. A
+ * descriptor that is not writable at once (a full pipe, a stopped terminal) counts as a failure:
+ * blocking here would hold the main thread past the end of the window. */
+static void phase_announce(struct phase_announcer *phase, const char *line)
+{
+    if (phase->fd < 0)
+        return;
+    const char *problem = NULL;
+    size_t len = strlen(line), written = 0;
+    while (written < len && problem == NULL) {
+        struct pollfd ready = {.fd = phase->fd, .events = POLLOUT};
+        int polled = poll(&ready, 1, 0);
+        if (polled < 0 && errno == EINTR)
+            continue;
+        if (polled < 0) {
+            problem = strerror(errno);
+            break;
+        }
+        if (polled == 0) {
+            problem = "not writable (nobody reading?)";
+            break;
+        }
+        ssize_t n = write(phase->fd, line + written, len - written);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            problem = strerror(errno);
+        else if (n == 0)
+            problem = "wrote nothing";
+        else
+            written += (size_t)n;
+    }
+    if (problem != NULL) {
+        fprintf(stderr, "loadgen: --phase-fd %d: cannot write \"%.*s\": %s; no more phase lines\n", phase->fd,
+                (int)(len - 1), line, problem);
+        close(phase->fd);
+        phase->fd = -1;
+    }
+}
+
+static void phase_close(struct phase_announcer *phase)
+{
+    if (phase->fd >= 0 && close(phase->fd) != 0)
+        fprintf(stderr, "loadgen: --phase-fd %d: close: %s\n", phase->fd, strerror(errno));
+    phase->fd = -1;
+}
+
 static void sleep_until(int64_t deadline_ns)
 {
     struct timespec deadline = {.tv_sec = deadline_ns / 1000000000, .tv_nsec = deadline_ns % 1000000000};
@@ -241,14 +296,22 @@ int main(int argc, char **argv)
     pthread_barrier_wait(&control.go);
 
     bool progress = !config.quiet && (config.progress || isatty(STDERR_FILENO));
+    struct phase_announcer phase = {.fd = config.phase_fd};
+    bool measure_announced = false;
     uint64_t last_done = 0, last_errors = 0;
     int64_t tick = control.start_ns;
     while (!interrupted) {
         int64_t next_tick = tick + 1000000000;
-        if (next_tick > control.end_ns)
-            next_tick = control.end_ns;
-        sleep_until(next_tick);
+        int64_t wake = next_tick < control.end_ns ? next_tick : control.end_ns;
+        /* The window's start is announced when it comes, not at the next progress tick. */
+        if (!measure_announced && control.measure_ns < wake)
+            wake = control.measure_ns;
+        sleep_until(wake);
         int64_t now = now_ns();
+        if (!measure_announced && now >= control.measure_ns) {
+            phase_announce(&phase, "measure\n");
+            measure_announced = true;
+        }
         if (interrupted || now >= control.end_ns)
             break;
         if (now >= next_tick) {
@@ -262,6 +325,10 @@ int main(int argc, char **argv)
         atomic_store(&control.stop, true);
         result.interrupted = true;
     }
+    /* Before the join: closing 10 000 idle connections and merging take a while, and none of it
+     * belongs to the window. After an interruption "end" comes too (perhaps without "measure"). */
+    phase_announce(&phase, "end\n");
+    phase_close(&phase);
     for (int t = 0; t < config.threads; t++) {
         int error = pthread_join(workers[t].thread, NULL);
         if (error != 0)

@@ -71,6 +71,7 @@ struct config {
     int expect_status_count;      /* 0: any 2xx */
     long long expect_bytes;       /* -1: not checked */
     const char *json_path;
+    int phase_fd;                 /* --phase-fd: "measure" and "end" are written here; -1: none */
     bool quiet;
     bool progress;
 

@@ -3,6 +3,7 @@
  * Also builds the request bytes once, so the threads only ever copy pointers to them. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
@@ -39,6 +40,8 @@ static void print_usage(FILE *out)
             "      --expect-status L only these statuses count as success, e.g. 200,204 (default 2xx)\n"
             "      --expect-bytes N  a response body must be exactly N bytes\n"
             "      --json FILE       write the results as JSON to FILE ('-' for stdout)\n"
+            "      --phase-fd N      write \"measure\" to descriptor N (>= 3, open for writing) when\n"
+            "                        the measured window begins and \"end\" when it ends\n"
             "      --progress        a progress line per second on stderr (default: if a terminal)\n"
             "      --quiet           no summary and no progress line\n"
             "  -h, --help            print this help\n"
@@ -127,6 +130,21 @@ static bool header_named(const char *header, const char *name)
 {
     size_t len = strlen(name);
     return strncasecmp(header, name, len) == 0 && header[len] == ':';
+}
+
+/* A descriptor for the phase lines: not stdin, stdout or stderr (they carry the summary and the
+ * messages, and loadgen closes this one after the run), and open for writing now, so a typo is a
+ * usage error at once rather than a lost line at the end of the warm-up. */
+static bool parse_phase_fd(const char *text, int *result)
+{
+    int fd;
+    if (!parse_int(text, 3, INT_MAX, &fd))
+        return false;
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || ((flags & O_ACCMODE) != O_WRONLY && (flags & O_ACCMODE) != O_RDWR))
+        return false;
+    *result = fd;
+    return true;
 }
 
 /* "200,204": statuses 100..599. */
@@ -339,7 +357,7 @@ static void build_request(struct config *config)
 void options_parse(int argc, char **argv, struct config *config)
 {
     enum { OPT_WARMUP = 256, OPT_CLOSE, OPT_IDLE, OPT_BODY_BYTES, OPT_TIMEOUT, OPT_SOURCE, OPT_JSON,
-           OPT_EXPECT_STATUS, OPT_EXPECT_BYTES, OPT_QUIET, OPT_PROGRESS, OPT_VERSION };
+           OPT_EXPECT_STATUS, OPT_EXPECT_BYTES, OPT_QUIET, OPT_PROGRESS, OPT_VERSION, OPT_PHASE_FD };
     static const struct option long_options[] = {
         {"connections", required_argument, NULL, 'c'},
         {"threads", required_argument, NULL, 't'},
@@ -355,6 +373,7 @@ void options_parse(int argc, char **argv, struct config *config)
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"source", required_argument, NULL, OPT_SOURCE},
         {"json", required_argument, NULL, OPT_JSON},
+        {"phase-fd", required_argument, NULL, OPT_PHASE_FD},
         {"expect-status", required_argument, NULL, OPT_EXPECT_STATUS},
         {"expect-bytes", required_argument, NULL, OPT_EXPECT_BYTES},
         {"quiet", no_argument, NULL, OPT_QUIET},
@@ -365,7 +384,7 @@ void options_parse(int argc, char **argv, struct config *config)
     };
     *config = (struct config){
         .connections = 10, .threads = 1, .duration_s = 10, .pipeline = 1, .timeout_s = 5,
-        .body_bytes = -1, .expect_bytes = -1,
+        .body_bytes = -1, .expect_bytes = -1, .phase_fd = -1,
     };
     bool threads_given = false;
 
@@ -396,6 +415,7 @@ void options_parse(int argc, char **argv, struct config *config)
         case OPT_TIMEOUT: ok = parse_time(optarg, false, &config->timeout_s); break;
         case OPT_SOURCE: ok = parse_sources(optarg, config); break;
         case OPT_JSON: config->json_path = optarg; ok = *optarg != '\0'; break;
+        case OPT_PHASE_FD: ok = parse_phase_fd(optarg, &config->phase_fd); break;
         case OPT_EXPECT_STATUS: ok = parse_status_list(optarg, config); break;
         case OPT_EXPECT_BYTES: ok = parse_long(optarg, 0, LLONG_MAX, &config->expect_bytes); break;
         case OPT_QUIET: config->quiet = true; break;

@@ -3,6 +3,13 @@
 #   terminal (pngcairo or svg with size and font).
 eval "set terminal " . terminal
 set output output
+# Server names are titles as they are: "prefork:flock" or a "_" must not turn into markup.
+set termoption noenhanced
+# Twelve servers and nginx: twelve distinguishable colours before they repeat (gnuplot has eight).
+array server_colours[12] = ["#9400d3", "#009e73", "#56b4e9", "#e69f00", "#f0e442", "#0072b2", \
+                            "#e51e10", "#000000", "#8c564b", "#ff7f0e", "#7f7f7f", "#17becf"]
+do for [i=1:12] { set linetype i lc rgb server_colours[i] }
+set linetype cycle 12
 set grid lc rgb "#dddddd"
 set key outside right top
 set border 3

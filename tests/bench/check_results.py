@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
-"""check_results.py RUN_DIR [--expect SERVER:SCENARIO:STATUS]... [--plots N]
+"""check_results.py RUN_DIR [--expect SERVER:SCENARIO:STATUS]... [--family SERVER:FAMILY]...
+                     [--cpu-source PREFIX] [--plots N]
 
 Checks a benchmark run's results.json field by field against the schema documented in
 docs/bench.md ("c10k-lab/results/1"), that every raw loadgen file it names exists and is valid
-JSON, that the report exists, and that the plots are non-empty PNG and SVG images. Prints one
-line per problem and exits 1 if there is any.
+JSON, that the report exists, and that the plots are non-empty PNG and SVG images. Also: server
+CPU was read in loadgen's window (the sampled interval is as long as the window) at nanosecond
+resolution (not in 10 ms ticks), every server's command line and family are recorded, the CPU
+source is named (and starts with PREFIX), and the system calls were counted in the window when
+perf could be controlled. Prints one line per problem and exits 1 if there is any.
 """
 import json
 import os
@@ -44,23 +48,73 @@ ENVIRONMENT = {"kernel": str, "machine": str, "cpu_model": (str, None), "nproc":
                "nginx_version": (str, None), "python": str, "nofile_limit": int}
 SETTINGS = {"servers": list, "scenarios": list, "reps": int, "duration_s": NUMBER, "warmup_s": NUMBER,
             "server_cpus": str, "client_cpus": str, "loadgen_threads": int, "timeout_s": NUMBER,
-            "sources": str, "quick": bool, "syscalls": str}
-RECORD = {"server": str, "scenario": str, "point": str, "x": NUMBER, "route": str, "status": str}
-MEASURED = {"loadgen_args": list, "median": dict, "spread": dict, "reps": list, "raw": list, "failures": list}
+            "sources": str, "quick": bool, "syscalls": str, "server_cpu_source": str, "server_configs": dict}
+SERVER_CONFIG = {"binary": str, "family": str, "args": list, "command": list}
+RECORD = {"server": str, "family": str, "scenario": str, "point": str, "x": NUMBER, "route": str, "status": str}
+MEASURED = {"loadgen_args": list, "median": dict, "spread": dict, "reps": list, "raw": list, "failures": list,
+            "server_cpu_source": str}
+SYSCALL_RUN = {"raw": str, "scope": str, "syscalls": (int, None), "requests": (NUMBER, None),
+               "window_s": (NUMBER, None), "control_delay_s": (NUMBER, None), "counter_running_s": (NUMBER, None),
+               "server_cpu_s": (NUMBER, None),
+               "syscalls_per_request": (NUMBER, None), "problem": (str, None)}
+# Sampling the server at loadgen's phase lines may lag them by a few ms each; more than this and the
+# window was not the one sampled.
+WINDOW_SLACK_S = 0.1
 METRICS = {"requests_per_s": NUMBER, "bytes_per_s": NUMBER, "completed": int, "failed": int,
            "warmup_completed": int, "in_flight_at_end": int, "errors": int,
            "responses_in_window": int, "rep": int, "connections": int, "connections_served": int,
            "fairness_jain_index": NUMBER, "latency_p50_us": NUMBER, "latency_p90_us": NUMBER,
            "latency_p99_us": NUMBER, "latency_p999_us": NUMBER, "latency_max_us": NUMBER,
            "latency_mean_us": NUMBER, "client_cpu_us_per_request": (NUMBER, None),
-           "server_cpu_s": NUMBER, "server_cpu_us_per_request": (NUMBER, None), "peak_rss_bytes": int,
-           "peak_rss_problem": (str, None), "pss_mid_run_bytes": int, "processes": int, "threads": int, "voluntary_switches": int,
+           "server_cpu_s": (NUMBER, None), "server_cpu_window_s": NUMBER,
+           "server_cpu_us_per_request": (NUMBER, None), "peak_rss_bytes": int,
+           "peak_rss_problem": (str, None), "pss_mid_run_bytes": int, "rss_mid_run_bytes": int,
+           "vmsize_mid_run_bytes": int, "processes": int, "threads": int, "voluntary_switches": int,
            "involuntary_switches": int, "syscalls": (int, None), "syscalls_per_request": (NUMBER, None),
            "syscalls_problem": (str, None)}
 SPREAD = {"median": NUMBER, "min": NUMBER, "max": NUMBER}
 
 
-def check_run(run_dir, expectations, min_plots):
+def check_servers(settings, families, cpu_source):
+    configs = settings.get("server_configs") or {}
+    for name in settings.get("servers") or []:
+        config = configs.get(name)
+        check_fields(f"settings.server_configs[{name!r}]", config, SERVER_CONFIG)
+        if not isinstance(config, dict) or not isinstance(config.get("command"), list):
+            continue
+        command = config["command"]
+        if not command or not all(isinstance(word, str) for word in command):
+            problem(f"server {name}: command {command!r} is not a list of words")
+        elif name != "nginx" and command[-2:] != ["--port", "0"]:
+            problem(f"server {name}: command {command!r} does not end with --port 0")
+        elif not set(config.get("args") or []) <= set(command):
+            problem(f"server {name}: its arguments {config.get('args')!r} are not in its command {command!r}")
+    for expectation in families:
+        name, _, family = expectation.rpartition(":")
+        if (configs.get(name) or {}).get("family") != family:
+            problem(f"server {name}: family {(configs.get(name) or {}).get('family')!r}, expected {family!r}")
+    if cpu_source and not str(settings.get("server_cpu_source", "")).startswith(cpu_source):
+        problem(f"server_cpu_source is {settings.get('server_cpu_source')!r}, expected {cpu_source!r}...")
+
+
+cpu_figures = []  # (where, server CPU seconds, a whole number of 10 ms ticks?)
+
+
+def check_window(where, rep, duration):
+    """The CPU was sampled around loadgen's window, at nanosecond resolution."""
+    window = rep.get("server_cpu_window_s")
+    if isinstance(window, NUMBER) and abs(window - duration) > WINDOW_SLACK_S:
+        problem(f"{where}: server CPU sampled over {window} s, the window is {duration} s")
+    cpu = rep.get("server_cpu_s")
+    if isinstance(cpu, NUMBER) and cpu > 0:
+        # One figure in 10 000 read in µs is a whole number of ticks by chance; all of them are not.
+        cpu_figures.append((where, cpu, abs(cpu * 100 - round(cpu * 100)) < 1e-6))
+    rss, vmsize = rep.get("rss_mid_run_bytes"), rep.get("vmsize_mid_run_bytes")
+    if isinstance(rss, int) and isinstance(vmsize, int) and not 0 < rss <= vmsize:
+        problem(f"{where}: mid-run RSS {rss} and VmSize {vmsize}: expected 0 < RSS <= VmSize")
+
+
+def check_run(run_dir, expectations, min_plots, families=(), cpu_source=None):
     path = os.path.join(run_dir, "results.json")
     try:
         with open(path) as f:
@@ -73,6 +127,10 @@ def check_run(run_dir, expectations, min_plots):
         problem(f"schema is {doc.get('schema')!r}")
     check_fields("environment", doc.get("environment"), ENVIRONMENT)
     check_fields("settings", doc.get("settings"), SETTINGS)
+    settings = doc.get("settings") or {}
+    check_servers(settings, families, cpu_source)
+    duration = settings.get("duration_s")
+    windowed_syscalls = "measured window" in str(settings.get("syscalls", ""))
     seen = {}
     for i, record in enumerate(doc.get("records", [])):
         where = f"records[{i}]"
@@ -81,10 +139,20 @@ def check_run(run_dir, expectations, min_plots):
         seen[(record.get("server"), record.get("scenario"))] = seen.get((record.get("server"), record.get("scenario")), []) + [status]
         if status in ("ok", "errors"):
             check_fields(where, record, MEASURED)
-            if str((doc.get("settings") or {}).get("syscalls", "")).startswith("perf stat"):
+            if record.get("server") not in (settings.get("server_configs") or {}):
+                problem(f"{where}: server {record.get('server')!r} has no server_configs entry")
+            if str(settings.get("syscalls", "")).startswith("perf stat"):
                 run = record.get("syscall_run")
+                check_fields(f"{where}.syscall_run", run, SYSCALL_RUN)
                 per_request = run.get("syscalls_per_request") if isinstance(run, dict) else None
-                if not isinstance(per_request, NUMBER) or per_request <= 0:
+                # perf's acks bound when enable and disable took effect: the window may be off by that.
+                delay = (run.get("control_delay_s") or 0) if isinstance(run, dict) else 0
+                if windowed_syscalls and isinstance(run, dict) and (
+                        run.get("scope") != "measured window" or not isinstance(run.get("window_s"), NUMBER)
+                        or abs(run["window_s"] - 0.5) > WINDOW_SLACK_S + delay):
+                    problem(f"{where}: system calls not counted over the 0.5 s window: {run!r:.200}")
+                # A point without responses (status errors) has no requests to divide by.
+                if status == "ok" and (not isinstance(per_request, NUMBER) or per_request <= 0):
                     problem(f"{where}: no system calls per request from the syscall_run: {run!r:.200}")
                 elif (record.get("median") or {}).get("syscalls_per_request") != per_request:
                     problem(f"{where}: median.syscalls_per_request is not the syscall_run's figure")
@@ -93,6 +161,8 @@ def check_run(run_dir, expectations, min_plots):
                          {k: NUMBER for k, v in METRICS.items() if v in (int, NUMBER) and k != "rep"})
             for j, rep in enumerate(record.get("reps", [])):
                 check_fields(f"{where}.reps[{j}]", rep, METRICS)
+                if isinstance(duration, NUMBER):
+                    check_window(f"{where}.reps[{j}]", rep, duration)
                 if rep.get("responses_in_window", 0) <= 0 and status == "ok":
                     problem(f"{where}.reps[{j}]: an ok run had no response in its window")
                 if rep.get("requests_per_s", 0) <= 0 and status == "ok":
@@ -123,8 +193,11 @@ def check_run(run_dir, expectations, min_plots):
                 problem(f"{where}: a {status} record without a reason")
         elif status != "ok":
             problem(f"{where}: unknown status {status!r}")
+    if len(cpu_figures) >= 2 and all(ticks for _, _, ticks in cpu_figures):
+        problem(f"server CPU is in whole 10 ms ticks in all {len(cpu_figures)} repetitions, e.g. "
+                f"{cpu_figures[0][0]}: {cpu_figures[0][1]} s")
     for expectation in expectations:
-        server, scenario, status = expectation.split(":")
+        server, scenario, status = expectation.rsplit(":", 2)
         statuses = seen.get((server, scenario))
         if not statuses:
             problem(f"no record for {server} {scenario}")
@@ -156,18 +229,22 @@ def main(argv):
     if not argv:
         print(__doc__, file=sys.stderr)
         return 2
-    run_dir, expectations, min_plots = argv[0], [], 0
+    run_dir, expectations, min_plots, families, cpu_source = argv[0], [], 0, [], None
     rest = argv[1:]
     while rest:
         if rest[0] == "--expect" and len(rest) > 1:
             expectations.append(rest[1])
+        elif rest[0] == "--family" and len(rest) > 1:
+            families.append(rest[1])
+        elif rest[0] == "--cpu-source" and len(rest) > 1:
+            cpu_source = rest[1]
         elif rest[0] == "--plots" and len(rest) > 1:
             min_plots = int(rest[1])
         else:
             print(f"check_results.py: bad argument {rest[0]!r}", file=sys.stderr)
             return 2
         rest = rest[2:]
-    check_run(run_dir, expectations, min_plots)
+    check_run(run_dir, expectations, min_plots, families, cpu_source)
     return 1 if problems else 0
 
 

@@ -182,6 +182,9 @@ test_usage() {
         "-H NoColon http://127.0.0.1:1/"
         "--expect-status 99 http://127.0.0.1:1/"
         "http://127.0.0.1:1/ extra"
+        "--phase-fd 99 http://127.0.0.1:1/"  # not an open descriptor
+        "--phase-fd 2 http://127.0.0.1:1/"   # stderr is not for phase lines
+        "--phase-fd x3 http://127.0.0.1:1/"
     )
     for args in "${cases[@]}"; do
         # shellcheck disable=SC2086
@@ -463,6 +466,103 @@ time.sleep(60)' >"$fifo" &
         'j["idle"]["established"] + j["idle"]["failed"] == 2000' 'j["idle"]["setup_s"] < 1.5'
 }
 
+# phase_run NAME ARGS...: runs loadgen with --phase-fd on a pipe (under a 20 s bound) and records in
+# $(file NAME .phase) the lines read, when each arrived (seconds since loadgen was started) and when
+# the pipe reached end of file; with PHASE_READER_GONE=1 the read end is closed before the start.
+phase_run() {
+    local name=$1
+    shift
+    timeout -k 2 "$(bound 20)" python3 - "$LOADGEN" "$(file "$name" .json)" "$(file "$name" .phase)" \
+        "$(file "$name" .err)" "$@" <<'EOF'
+import json, os, select, subprocess, sys, time
+loadgen, json_path, phase_path, err_path, args = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
+read_end, write_end = os.pipe()
+if os.environ.get("PHASE_READER_GONE"):
+    os.close(read_end)
+started = time.monotonic()
+with open(err_path, "w") as err:
+    process = subprocess.Popen([loadgen, "--quiet", "--json", json_path, "--phase-fd", str(write_end)] + args,
+                               pass_fds=(write_end,), stdout=subprocess.DEVNULL, stderr=err)
+os.close(write_end)
+lines, times, eof_at, pending = [], [], None, b""
+if not os.environ.get("PHASE_READER_GONE"):
+    deadline = started + 15
+    while eof_at is None and time.monotonic() < deadline:
+        ready, _, _ = select.select([read_end], [], [], deadline - time.monotonic())
+        if not ready:
+            break
+        chunk = os.read(read_end, 64)
+        now = time.monotonic() - started
+        if not chunk:
+            eof_at = now
+        pending += chunk
+        while b"\n" in pending:
+            line, pending = pending.split(b"\n", 1)
+            lines.append(line.decode(errors="replace"))
+            times.append(now)
+    os.close(read_end)
+status = process.wait(timeout=10)
+with open(phase_path, "w") as f:
+    json.dump({"lines": lines, "times": times, "eof_at": eof_at, "leftover": pending.decode(errors="replace"),
+               "exited_at": time.monotonic() - started, "status": status}, f)
+sys.exit(status)
+EOF
+}
+
+# phase_check RUN TEST PYTHON-EXPRESSIONS...: the test TEST passes if all expressions hold, with
+# p = the phase record of phase_run RUN and j = that run's JSON document.
+phase_check() {
+    local run=$1 name=$2
+    shift 2
+    local output
+    if output=$(python3 - "$(file "$run" .phase)" "$(file "$run" .json)" "$@" 2>&1 <<'EOF'
+import json, sys
+p = json.load(open(sys.argv[1]))
+j = json.load(open(sys.argv[2]))
+for expression in sys.argv[3:]:
+    if not eval(expression):
+        print(f"not ({expression}) with phase record {p}")
+        sys.exit(1)
+EOF
+    ); then
+        pass "$name"
+    else
+        fail "$name" "$output"
+    fi
+}
+
+test_phase_fd() {
+    local name="--phase-fd writes measure after the warm-up and idle set-up, end after -d"
+    start_server "$name" "$SERVER" --port 0 --mode delay || return
+    # 150 ms of slack either way: loadgen's start-up before its clock starts, the reader's wake-up.
+    phase_run "$name" -c 4 --idle 200 --warmup 0.5 -d 1 "http://127.0.0.1:$PORT/"
+    local status=$?
+    phase_run "$name.nowarmup" -c 4 -d 0.5 "http://127.0.0.1:$PORT/"
+    local status_nowarmup=$?
+    PHASE_READER_GONE=1 phase_run "$name.gone" -c 4 -d 0.3 "http://127.0.0.1:$PORT/"
+    local status_gone=$?
+    stop_server "$name"
+    loadgen_ok "$name" $status || return
+    loadgen_ok "$name.nowarmup" $status_nowarmup || return
+    loadgen_ok "$name.gone" $status_gone || return
+    phase_check "$name" "$name" 'p["lines"] == ["measure", "end"]' 'p["leftover"] == ""' \
+        'j["idle"]["established"] == 200' \
+        'j["idle"]["setup_s"] + 0.5 - 0.02 <= p["times"][0] <= j["idle"]["setup_s"] + 0.5 + 0.15' \
+        '1 - 0.15 <= p["times"][1] - p["times"][0] <= 1 + 0.15' \
+        'abs(j["totals"]["duration_s"] - (p["times"][1] - p["times"][0])) <= 0.15' \
+        'p["eof_at"] is not None and p["eof_at"] <= p["exited_at"]'
+    phase_check "$name.nowarmup" "--phase-fd without a warm-up writes measure at once" 'p["lines"] == ["measure", "end"]' 'p["times"][0] <= 0.15' \
+        '0.5 - 0.15 <= p["times"][1] - p["times"][0] <= 0.5 + 0.15'
+    # The reader had gone before the start: one message on stderr, and a complete run all the same.
+    local complaints
+    complaints=$(grep -c -- '--phase-fd' "$(file "$name.gone" .err)")
+    if [[ $complaints == 1 ]] && grep -q 'Broken pipe' "$(file "$name.gone" .err)"; then
+        phase_check "$name.gone" "--phase-fd whose reader has gone: one message, the run goes on" 'j["totals"]["completed"] > 100' 'j["errors"]["total"] == 0'
+    else
+        fail "--phase-fd whose reader has gone: one message, the run goes on" "expected one --phase-fd complaint (EPIPE) on stderr, got $complaints: $(head -c 300 "$(file "$name.gone" .err)")"
+    fi
+}
+
 test_interrupt() {
     local name="Ctrl-C ends the run early with an honest report"
     start_server "$name" "$SERVER" --port 0 --mode delay --delay-ms 1 || return
@@ -524,7 +624,7 @@ done
 tests=(test_units test_usage test_closed_loop_counts test_pipelined_counts test_delay_latency
        test_fairness test_open_loop_rate test_stall test_timeouts test_resets test_status test_malformed
        test_expect_bytes test_connect_limit test_refused test_churn test_idle test_idle_bounded
-       test_interrupt test_json)
+       test_phase_fd test_interrupt test_json)
 for test in "${tests[@]}"; do
     [[ $test == *${LOADGEN_TEST_ONLY:-}* || $test == test_json ]] && "$test"
 done
