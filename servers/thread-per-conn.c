@@ -18,7 +18,6 @@
 #include "common/log.h"
 #include "common/net.h"
 #include "common/options.h"
-#include "common/serve_blocking.h"
 #include "common/signals.h"
 #include "common/stats.h"
 #include "common/threads.h"
@@ -52,7 +51,7 @@ int main(int argc, char **argv)
         int fd = net_accept(listen_fd, false);
         if (fd < 0)
             continue;
-        if (threads_spawn_detached(serve_blocking, fd, stack_bytes) != 0)
+        if (threads_serve_detached(fd, stack_bytes) != 0)
             conn_refuse(fd, 503);
     }
 

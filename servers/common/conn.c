@@ -8,8 +8,10 @@
 #include "conn.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -28,10 +30,49 @@
 #define LINGER_SECONDS 1.0
 #define SMALL_PATTERN_BODY (16 * 1024)
 
-static _Thread_local char read_buffer[READ_CHUNK];
+/* The per-thread buffers are mapped by each thread's first call and unmapped when it ends. As
+ * _Thread_local arrays they would be part of every thread's static TLS, which glibc carves out
+ * of the thread's stack and zeroes at thread creation: 128 KiB resident in each thread of a
+ * thread-per-connection server, whatever its stack size. Mapped, only the pages a recv or a
+ * response actually touches become resident; mmap rather than malloc, because a thread's first
+ * malloc gives it an arena of its own, 64 MiB of address space, which would drown the stack in
+ * the virtual-memory figures of a thread per connection. */
+static _Thread_local char *read_buffer;
 /* Responses of the current call, for a connection with no output of its own pending. */
-static _Thread_local char staging[STAGING_CAP];
+static _Thread_local char *staging;
 static _Thread_local size_t staging_len;
+static pthread_key_t thread_buffers_key;
+static pthread_once_t thread_buffers_once = PTHREAD_ONCE_INIT;
+
+static void free_thread_buffers(void *unused)
+{
+    (void)unused;
+    if (read_buffer != NULL && munmap(read_buffer, READ_CHUNK + STAGING_CAP) != 0)
+        log_error("munmap: %m");
+    read_buffer = staging = NULL;
+}
+
+static void create_thread_buffers_key(void)
+{
+    if (pthread_key_create(&thread_buffers_key, free_thread_buffers) != 0)
+        die("pthread_key_create: %m");
+}
+
+/* False if this thread's buffers cannot be allocated: the caller fails the connection. */
+static bool have_thread_buffers(void)
+{
+    if (read_buffer != NULL)
+        return true;
+    pthread_once(&thread_buffers_once, create_thread_buffers_key);
+    void *buffers = mmap(NULL, READ_CHUNK + STAGING_CAP, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (buffers == MAP_FAILED)
+        return false;
+    read_buffer = buffers;
+    staging = read_buffer + READ_CHUNK;
+    /* Any non-NULL value makes the destructor run at thread exit. */
+    pthread_setspecific(thread_buffers_key, read_buffer);
+    return true;
+}
 
 void conn_init(struct conn *conn, int fd)
 {
@@ -352,13 +393,17 @@ static void flush_and_resume(struct conn *conn)
 
 static void linger_read(struct conn *conn)
 {
-    ssize_t n = recv(conn->fd, read_buffer, sizeof read_buffer, 0);
+    ssize_t n = recv(conn->fd, read_buffer, READ_CHUNK, 0);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
         conn->state = CONN_DONE;
 }
 
 void conn_on_readable(struct conn *conn)
 {
+    if (!have_thread_buffers()) {
+        fail(conn, ENOMEM);
+        return;
+    }
     if (conn->state == CONN_LINGERING) {
         linger_read(conn);
         return;
@@ -368,7 +413,7 @@ void conn_on_readable(struct conn *conn)
 
     bool into_own = conn->in_len > 0;
     char *dst = read_buffer;
-    size_t room = sizeof read_buffer;
+    size_t room = READ_CHUNK;
     if (into_own) {
         size_t needed = conn->in_len + 4096 > conn->in_needed ? conn->in_len + 4096 : conn->in_needed;
         conn->in = grow_buffer(conn->in, &conn->in_cap, needed);
@@ -408,6 +453,10 @@ void conn_on_readable(struct conn *conn)
 
 void conn_on_writable(struct conn *conn)
 {
+    if (!have_thread_buffers()) {
+        fail(conn, ENOMEM);
+        return;
+    }
     if (conn->state == CONN_OPEN || conn->state == CONN_CLOSING)
         flush_and_resume(conn);
 }
@@ -417,6 +466,10 @@ void conn_check_deadlines(struct conn *conn, double now)
     const struct server_options *options = &server_options;
     if (conn->state == CONN_DONE)
         return;
+    if (!have_thread_buffers()) { /* a 408 may be staged below */
+        fail(conn, ENOMEM);
+        return;
+    }
     if (conn->state == CONN_LINGERING) {
         if (now >= conn->linger_until)
             conn->state = CONN_DONE;

@@ -2,11 +2,13 @@
 #include "threads.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "log.h"
+#include "serve_blocking.h"
 #include "stats.h"
 
 struct group_start {
@@ -57,21 +59,17 @@ static pthread_cond_t detached_ended;
 static pthread_once_t detached_once = PTHREAD_ONCE_INIT;
 static int detached_running;
 
-struct detached_start {
-    void (*run)(int fd);
-    int fd;
-};
-
 static void init_detached(void)
 {
     threads_cond_init(&detached_ended);
 }
 
-static void *detached_thread(void *start_arg)
+/* The descriptor travels in the argument pointer itself: a start block malloc'd here and freed in
+ * the thread would make that thread's first free() set up a malloc arena of its own (64 MiB of
+ * address space) just to cache one small chunk. */
+static void *detached_thread(void *fd_as_pointer)
 {
-    struct detached_start start = *(struct detached_start *)start_arg;
-    free(start_arg);
-    start.run(start.fd);
+    serve_blocking((int)(intptr_t)fd_as_pointer);
     stats_flush();
     pthread_mutex_lock(&detached_lock);
     detached_running--;
@@ -80,13 +78,9 @@ static void *detached_thread(void *start_arg)
     return NULL;
 }
 
-int threads_spawn_detached(void (*run)(int fd), int fd, size_t stack_bytes)
+int threads_serve_detached(int fd, size_t stack_bytes)
 {
     pthread_once(&detached_once, init_detached);
-    struct detached_start *start = malloc(sizeof *start);
-    if (start == NULL)
-        return ENOMEM;
-    *start = (struct detached_start){.run = run, .fd = fd};
     pthread_attr_t attributes;
     int error = pthread_attr_init(&attributes);
     if (error == 0)
@@ -99,7 +93,7 @@ int threads_spawn_detached(void (*run)(int fd), int fd, size_t stack_bytes)
         detached_running++;
         pthread_mutex_unlock(&detached_lock);
         pthread_t thread;
-        error = pthread_create(&thread, &attributes, detached_thread, start);
+        error = pthread_create(&thread, &attributes, detached_thread, (void *)(intptr_t)fd);
         if (error != 0) {
             pthread_mutex_lock(&detached_lock);
             detached_running--;
@@ -107,8 +101,6 @@ int threads_spawn_detached(void (*run)(int fd), int fd, size_t stack_bytes)
         }
     }
     pthread_attr_destroy(&attributes);
-    if (error != 0)
-        free(start);
     return error;
 }
 

@@ -21,13 +21,13 @@ void thread_group_start(struct thread_group *group);
  * the group. */
 void thread_group_join(struct thread_group *group);
 
-/* Starts a detached thread that runs run(fd) with a stack of stack_bytes, counted until it ends.
- * Returns 0, or the error of pthread_create (EAGAIN at a thread or memory limit). */
-int threads_spawn_detached(void (*run)(int fd), int fd, size_t stack_bytes);
+/* Starts a detached thread with a stack of stack_bytes that serves the connection fd
+ * (serve_blocking) and ends, counted until it ends. Returns 0, or the error of pthread_create
+ * (EAGAIN at a thread or memory limit); the caller still owns fd then. */
+int threads_serve_detached(int fd, size_t stack_bytes);
 
-/* 0 if a thread with a stack of stack_bytes can start here, else pthread_create's error (EINVAL
- * when it is too small: glibc carves each thread's static thread-local storage, such as conn.c's
- * read and staging buffers, out of its stack). */
+/* 0 if a thread with a stack of stack_bytes can start here, else pthread_create's error (EAGAIN
+ * when the address space or memory cannot hold it). */
 int threads_check_stack(size_t stack_bytes);
 
 /* Waits until every detached thread has ended, or until `grace` seconds have passed; returns how
