@@ -853,6 +853,9 @@ def loadgen_summary(doc):
         "connections_served": doc["fairness"]["served"],
         "fairness_jain_index": doc["fairness"]["jain_index"],
         "errors": doc["errors"]["total"],
+        # By class, only those that occurred: the reason a point that served nobody gives.
+        "error_classes": {k: v for k, v in doc["errors"].items()
+                          if k not in ("total", "connect_without_request") and v},
         "latency_p50_us": response["p50_us"],
         "latency_p90_us": response["p90_us"],
         "latency_p99_us": response["p99_us"],

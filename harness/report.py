@@ -63,7 +63,19 @@ def missing_reason(record):
         return "not applicable: " + (record.get("reason") or "")
     if record["status"] == "failed":
         return "failed: " + (record.get("reason") or "; ".join(record.get("failures") or []) or "no measurement")
-    return "no response arrived in any repetition's measured window"
+    reps = record.get("reps") or []
+    served = [f"{r['connections_served']}/{r['connections']}" for r in reps
+              if r.get("connections") is not None and r.get("connections_served") is not None]
+    classes = {}
+    for r in reps:
+        for name, count in (r.get("error_classes") or {}).items():
+            classes[name] = classes.get(name, 0) + count
+    detail = ""
+    if served:
+        detail += f"; connections served {', '.join(sorted(set(served)))}"
+    if classes:
+        detail += "; errors " + ", ".join(f"{name} {count:,}" for name, count in sorted(classes.items()))
+    return "no response arrived in any repetition's measured window" + detail
 
 
 class Notes:

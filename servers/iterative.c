@@ -28,7 +28,7 @@ int main(int argc, char **argv)
     while (!server_stopping) {
         int fd = net_accept(listen_fd, false);
         if (fd >= 0)
-            serve_blocking(fd);
+            serve_blocking_polled(fd);
     }
 
     close(listen_fd);

@@ -497,3 +497,23 @@ void conn_check_deadlines(struct conn *conn, double now)
         conn->state = CONN_DONE;
     }
 }
+
+double conn_next_deadline(const struct conn *conn)
+{
+    const struct server_options *options = &server_options;
+    switch (conn->state) {
+    case CONN_DONE:
+        return 0;
+    case CONN_LINGERING:
+        return conn->linger_until;
+    default:
+        break;
+    }
+    if (output_pending(conn))
+        return (conn->send_stalled_since != 0 ? conn->send_stalled_since : clock_now()) + options->send_timeout;
+    if (conn->state != CONN_OPEN)
+        return 0;
+    if (conn->request_started != 0)
+        return conn->request_started + options->header_timeout;
+    return conn->idle_since + options->idle_timeout;
+}

@@ -66,6 +66,10 @@ void conn_on_writable(struct conn *conn);
 /* Enforces the header, idle, send and linger deadlines; call it at least once a second. */
 void conn_check_deadlines(struct conn *conn, double now);
 
+/* When conn_check_deadlines() will next have something to do for this connection, on the
+ * clock_now() clock; 0 if never (done). A loop may sleep until then. */
+double conn_next_deadline(const struct conn *conn);
+
 bool conn_wants_read(const struct conn *conn);
 bool conn_wants_write(const struct conn *conn);
 bool conn_is_done(const struct conn *conn);

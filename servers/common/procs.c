@@ -16,6 +16,7 @@
 
 #define YOUNG_WORKER_S 1.0  /* a worker that dies sooner than this is restarted only after ... */
 #define RESTART_DELAY_S 1.0 /* ... this long */
+#define PROCS_RESIGNAL_S 0.05
 
 static void on_sigchld(int signal_number)
 {
@@ -108,13 +109,17 @@ size_t proc_table_reap(struct proc_table *table, void (*on_exit)(int tag, int st
 
 void proc_table_stop(struct proc_table *table)
 {
-    for (size_t i = 0; i < table->count; i++)
-        kill(table->children[i].pid, SIGTERM);
-    double deadline = clock_now() + PROCS_STOP_GRACE_S;
+    double deadline = clock_now() + PROCS_STOP_GRACE_S, next_signal = 0;
     while (table->count > 0 && clock_now() < deadline) {
+        /* Again and again: a child blocks until its connection's next deadline, and a signal
+         * that lands just before it enters the call is not seen by it (serve_blocking.h). */
+        if (clock_now() >= next_signal) {
+            for (size_t i = 0; i < table->count; i++)
+                kill(table->children[i].pid, SIGTERM);
+            next_signal = clock_now() + PROCS_RESIGNAL_S;
+        }
+        nanosleep(&(struct timespec){.tv_nsec = 5 * 1000000L}, NULL);
         proc_table_reap(table, NULL, NULL);
-        if (table->count > 0)
-            nanosleep(&(struct timespec){.tv_nsec = 5 * 1000000L}, NULL);
     }
     if (table->count > 0)
         log_error("%zu children did not stop within %.1f s of SIGTERM; killing them", table->count,

@@ -2,6 +2,8 @@
 #include "threads.h"
 
 #include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,10 @@
 #include "log.h"
 #include "serve_blocking.h"
 #include "stats.h"
+
+#define RESIGNAL_S 0.05 /* how often a stop signals the threads that have not ended yet */
+
+static struct timespec threads_realtime_deadline(double seconds);
 
 struct group_start {
     struct thread_group *group;
@@ -44,9 +50,19 @@ void thread_group_start(struct thread_group *group)
 void thread_group_join(struct thread_group *group)
 {
     for (int index = 0; index < group->count; index++) {
-        int error = pthread_join(group->threads[index], NULL);
-        if (error != 0)
-            log_error("pthread_join: %s", strerror(error));
+        /* A thread may be blocked until its connection's next deadline: the stop signal is
+         * repeated until it has ended (see serve_blocking.h). */
+        for (;;) {
+            struct timespec wait = threads_realtime_deadline(RESIGNAL_S);
+            int error = pthread_timedjoin_np(group->threads[index], NULL, &wait);
+            if (error == 0)
+                break;
+            if (error != ETIMEDOUT) {
+                log_error("pthread_join: %s", strerror(error));
+                break;
+            }
+            pthread_kill(group->threads[index], SIGTERM);
+        }
     }
     free(group->threads);
     group->threads = NULL;
@@ -54,10 +70,47 @@ void thread_group_join(struct thread_group *group)
 
 /* --- detached threads --------------------------------------------------------------------------- */
 
+/* The detached threads that run, so that a stop can signal each; under detached_lock. */
 static pthread_mutex_t detached_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t detached_ended;
 static pthread_once_t detached_once = PTHREAD_ONCE_INIT;
-static int detached_running;
+static int detached_running;   /* started and not yet ended, registered or not */
+static pthread_t *registered;  /* those that have registered themselves */
+static size_t registered_count, registered_cap;
+
+/* False if the registry cannot grow: the thread then serves without being signalled at stop,
+ * and the stop waits for its deadline, up to the grace period. */
+static bool register_self(void)
+{
+    pthread_mutex_lock(&detached_lock);
+    bool ok = true;
+    if (registered_count == registered_cap) {
+        size_t new_cap = registered_cap ? registered_cap * 2 : 64;
+        pthread_t *grown = realloc(registered, new_cap * sizeof *grown);
+        if (grown == NULL) {
+            ok = false;
+        } else {
+            registered = grown;
+            registered_cap = new_cap;
+        }
+    }
+    if (ok)
+        registered[registered_count++] = pthread_self();
+    pthread_mutex_unlock(&detached_lock);
+    return ok;
+}
+
+/* Linear: at most as many threads as connections, and each removal is one pass. */
+static void unregister_self_locked(void)
+{
+    pthread_t self = pthread_self();
+    for (size_t i = 0; i < registered_count; i++) {
+        if (pthread_equal(registered[i], self)) {
+            registered[i] = registered[--registered_count];
+            return;
+        }
+    }
+}
 
 static void init_detached(void)
 {
@@ -69,9 +122,12 @@ static void init_detached(void)
  * address space) just to cache one small chunk. */
 static void *detached_thread(void *fd_as_pointer)
 {
+    bool is_registered = register_self();
     serve_blocking((int)(intptr_t)fd_as_pointer);
     stats_flush();
     pthread_mutex_lock(&detached_lock);
+    if (is_registered)
+        unregister_self_locked();
     detached_running--;
     pthread_cond_signal(&detached_ended);
     pthread_mutex_unlock(&detached_lock);
@@ -131,24 +187,45 @@ int threads_wait_detached(double grace)
     struct timespec deadline = threads_deadline(grace);
     pthread_mutex_lock(&detached_lock);
     while (detached_running > 0) {
-        if (pthread_cond_timedwait(&detached_ended, &detached_lock, &deadline) == ETIMEDOUT)
+        /* Signalled under the lock: a registered thread has not ended yet, so its id is valid. */
+        for (size_t i = 0; i < registered_count; i++)
+            pthread_kill(registered[i], SIGTERM);
+        struct timespec next = threads_deadline(RESIGNAL_S);
+        bool last_round = next.tv_sec > deadline.tv_sec ||
+                          (next.tv_sec == deadline.tv_sec && next.tv_nsec >= deadline.tv_nsec);
+        if (pthread_cond_timedwait(&detached_ended, &detached_lock, last_round ? &deadline : &next) == ETIMEDOUT &&
+            last_round)
             break;
     }
     int running = detached_running;
+    free(registered);
+    registered = NULL;
+    registered_count = registered_cap = 0;
     pthread_mutex_unlock(&detached_lock);
     return running;
 }
 
 /* --- time --------------------------------------------------------------------------------------- */
 
-struct timespec threads_deadline(double seconds)
+static struct timespec deadline_on(clockid_t clock, double seconds)
 {
     struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    clock_gettime(clock, &deadline);
     long long ns = deadline.tv_nsec + (long long)(seconds * 1e9);
     deadline.tv_sec += (time_t)(ns / 1000000000LL);
     deadline.tv_nsec = (long)(ns % 1000000000LL);
     return deadline;
+}
+
+struct timespec threads_deadline(double seconds)
+{
+    return deadline_on(CLOCK_MONOTONIC, seconds);
+}
+
+/* pthread_timedjoin_np measures its deadline on CLOCK_REALTIME. */
+static struct timespec threads_realtime_deadline(double seconds)
+{
+    return deadline_on(CLOCK_REALTIME, seconds);
 }
 
 void threads_cond_init(pthread_cond_t *cond)

@@ -40,7 +40,7 @@ def rep(number, requests_per_s, responses=None, **figures):
 def measured(server, family, scenario, point, x, status, reps, **extra):
     medians = {}
     for key in reps[0]:
-        if key != "rep":
+        if key != "rep" and not isinstance(reps[0][key], dict):
             values = sorted(r[key] for r in reps)
             medians[key] = values[len(values) // 2]
     medians.update(extra.pop("median_extra", {}))
@@ -75,7 +75,8 @@ def made_up_run(with_fork):
         if server == "iterative":
             # Stuck on an idle connection: nothing arrived in any window.
             records.append(measured(server, family, "c10k", "idle=1000", 1000, "errors",
-                                    [rep(i + 1, 0.0, 0) for i in range(3)],
+                                    [rep(i + 1, 0.0, 0, connections_served=0, errors=16,
+                                         error_classes={"timeout": 16}) for i in range(3)],
                                     median_extra=idle_figures(-20.0, 5.0, 0.0, 1000),
                                     reason="no response arrived in any repetition's measured window"))
         else:
@@ -123,7 +124,8 @@ def main():
           report.cell(stuck, "requests_per_s", notes))
     check("the notes give the reasons",
           notes.lines() == ["[1] epoll-lt, sleep c=64: failed: server failed to start: boom",
-                            "[2] iterative, c10k idle=1000: no response arrived in any repetition's measured window"],
+                            "[2] iterative, c10k idle=1000: no response arrived in any repetition's measured "
+                            "window; connections served 0/16; errors timeout 48"],
           notes.lines())
     check("errors with responses keep their figure and flag",
           report.cell(flagged, "requests_per_s", notes) == "80 (errors)", report.cell(flagged, "requests_per_s", notes))
