@@ -378,7 +378,8 @@ SEED_COMPARISON = ("3208 vs 1831 requests/s, 1.75×, thread-per-conn against for
                    "connection per request from 10 clients, on an old laptop in an earlier comparison")
 MEMORY_NOTE = ("Memory per idle connection: growth of RSS, PSS and virtual memory (VmSize), summed over "
                "the server's processes and read halfway through the window, from c10k idle=0 to the "
-               "largest idle point this server measured, per idle connection established there. PSS is the "
+               "largest idle point this server measured, per idle connection it held there (established, or for a "
+               "thread or process per connection, the threads it had made by then). PSS is the "
                "honest figure for processes (RSS counts a shared page once in every process that maps it); "
                "virtual shows what each thread reserves for its stack, mostly never resident.")
 
@@ -415,7 +416,8 @@ def family_table(run, family=BLOCKING_FAMILY):
             row += [cell(idle, key, notes, 1, 1 / 1024) for key in
                     ("rss_per_idle_connection_bytes", "pss_per_idle_connection_bytes",
                      "vmsize_per_idle_connection_bytes")]
-            row.append(f"at {median(idle, 'idle_established'):,.0f} idle")
+            held = median(idle, "idle_held") or median(idle, "idle_established")
+            row.append(f"at {held:,.0f} idle")
         else:
             tried = [r for r in run.records if r["server"] == server and r["scenario"] == "c10k" and r["x"] > 0]
             if tried:

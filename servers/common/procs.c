@@ -36,6 +36,9 @@ void procs_install_sigchld(void)
 
 pid_t procs_fork(void)
 {
+    /* The time zone and this second's Date header, once, in the master: otherwise every child
+     * reads /etc/localtime for its first response (seven system calls per connection). */
+    clock_http_date();
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0)
