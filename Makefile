@@ -3,7 +3,8 @@
 # `make SANITIZE=address,undefined` (or thread) builds into build/san-*/ instead.
 
 # Every server; the conformance suite and the benchmark harness discover servers from this list.
-SERVERS := iterative epoll-lt fork-per-conn prefork prefork-fdpass thread-per-conn thread-pool prethread
+SERVERS := iterative epoll-lt fork-per-conn prefork prefork-fdpass thread-per-conn thread-pool prethread \
+           select poll epoll-et libuv io-uring
 # Servers with threads, which also get a ThreadSanitizer build in `make test`.
 THREADED_SERVERS := thread-per-conn thread-pool prethread
 # Servers that serve one connection at a time; the conformance suite skips its concurrency cases.
@@ -17,7 +18,8 @@ BOUNDED_SERVERS := prefork prefork-fdpass
 CONFORMANCE := iterative epoll-lt fork-per-conn \
     prefork:--workers=4 prefork:--workers=4,--accept-lock=flock prefork:--workers=4,--accept-lock=mutex \
     prefork-fdpass:--workers=4 thread-per-conn thread-pool:--threads=128 \
-    prethread:--threads=128 prethread:--threads=128,--accept-lock=mutex
+    prethread:--threads=128 prethread:--threads=128,--accept-lock=mutex \
+    select poll epoll-et libuv io-uring
 
 CC := gcc
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
@@ -69,7 +71,23 @@ $(OBJ)/%.o: %.c
 
 $(BINDIR)/%: $(OBJ)/servers/%.o $(COMMON_OBJS)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(SERVER_LIBS_$*)
+
+# A server's own libraries, linked into that server alone; the packages that provide them.
+SERVER_LIBS_libuv := -luv
+SERVER_LIBS_io-uring := -luring
+SERVER_HEADER_libuv := uv.h
+SERVER_HEADER_io-uring := liburing.h
+SERVER_PACKAGE_libuv := libuv1-dev
+SERVER_PACKAGE_io-uring := liburing-dev
+# Without the library's headers the compiler's error would hide the fix: say which package and
+# that `make deps` installs it.
+$(OBJ)/servers/libuv.o $(OBJ)/servers/io-uring.o: $(OBJ)/servers/%.o: servers/%.c
+	@echo '#include <$(SERVER_HEADER_$*)>' | $(CC) -E -x c - >/dev/null 2>&1 || \
+	    { echo "bin/$*: needs $(SERVER_PACKAGE_$*), which is not installed: run 'make deps'" \
+	           "(or apt-get install $(SERVER_PACKAGE_$*))" >&2; exit 1; }
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
 
 print-servers:
 	@echo $(SERVERS)
@@ -94,6 +112,17 @@ TEST_BIN := build/tests
 $(TEST_BIN)/test_http: tests/test_http.c $(OBJ)/servers/common/http.o
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Iservers/common -o $@ $^ $(LDFLAGS)
+
+# The connection core, driven with no socket at all; linked with the objects of servers/common
+# (of the sanitizer build too: build/san-*/tests/test_conn).
+$(BUILD)/tests/test_conn: tests/test_conn.c $(COMMON_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Iservers/common -o $@ $^ $(LDFLAGS)
+
+# A fault injector for tests/family.py: every Nth epoll_ctl(EPOLL_CTL_ADD) fails with ENOSPC.
+$(TEST_BIN)/epoll_ctl_fails.so: tests/epoll_ctl_fails.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -shared -fPIC -o $@ $< -ldl
 
 # libFuzzer target, built with clang; the parser is compiled in with the fuzzer's instrumentation.
 FUZZ_FLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Iservers/common -fsanitize=fuzzer,address,undefined

@@ -14,11 +14,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "common/clock.h"
 #include "common/conn.h"
+#include "common/conn_table.h"
 #include "common/log.h"
 #include "common/net.h"
 #include "common/options.h"
@@ -27,44 +27,37 @@
 
 #define MAX_EVENTS 256
 #define MAX_ACCEPTS_PER_EVENT 64
-#define WAIT_MS 250 /* so SIGTERM and the deadline sweep are never more than this late */
+#define WAIT_MS 250 /* so SIGTERM is never more than this late */
 
 struct client {
     struct conn conn;
     uint32_t events; /* what epoll is watching for, to skip needless epoll_ctl calls */
 };
 
-/* Clients indexed by descriptor: the kernel hands out the lowest free number, so this stays dense. */
-static struct client **clients;
-static size_t clients_cap;
+static struct conn_table clients;
 static int epoll_fd;
 
-static void watch(struct client *client)
+static void close_client(struct conn *conn)
 {
-    uint32_t wanted = (conn_wants_read(&client->conn) ? EPOLLIN : 0) |
-                      (conn_wants_write(&client->conn) ? EPOLLOUT : 0);
-    if (wanted == client->events)
-        return;
-    struct epoll_event event = {.events = wanted, .data.fd = client->conn.fd};
-    if (epoll_ctl(epoll_fd, EPOLL_CTL_MOD, client->conn.fd, &event) != 0)
-        die("epoll_ctl(MOD): %m");
-    client->events = wanted;
-}
-
-static void close_client(struct client *client)
-{
-    clients[client->conn.fd] = NULL;
-    conn_release(&client->conn); /* closing the descriptor also removes it from epoll */
-    free(client);
+    conn_table_remove(&clients, conn->fd);
+    conn_release(conn); /* closing the descriptor also removes it from epoll */
+    free(conn);
 }
 
 /* After an event: close the connection if it is finished, else update what we wait for. */
-static void settle(struct client *client)
+static void settle(struct conn *conn)
 {
-    if (conn_is_done(&client->conn))
-        close_client(client);
-    else
-        watch(client);
+    struct client *client = (struct client *)conn;
+    uint32_t wanted = (conn_wants_read(conn) ? EPOLLIN : 0) | (conn_wants_write(conn) ? EPOLLOUT : 0);
+    if (!conn_is_done(conn) && wanted != client->events) {
+        struct epoll_event event = {.events = wanted, .data.fd = conn->fd};
+        if (epoll_ctl(epoll_fd, EPOLL_CTL_MOD, conn->fd, &event) == 0)
+            client->events = wanted;
+        else
+            conn_dropped(conn);
+    }
+    if (conn_is_done(conn))
+        close_client(conn);
 }
 
 static void accept_clients(int listen_fd)
@@ -73,35 +66,20 @@ static void accept_clients(int listen_fd)
         int fd = net_accept(listen_fd, true);
         if (fd < 0)
             return;
-        if ((size_t)fd >= clients_cap) {
-            size_t new_cap = clients_cap * 2 > (size_t)fd + 1 ? clients_cap * 2 : (size_t)fd + 1;
-            struct client **grown = realloc(clients, new_cap * sizeof *grown);
-            if (grown == NULL)
-                die("out of memory for %zu clients", new_cap);
-            for (size_t slot = clients_cap; slot < new_cap; slot++)
-                grown[slot] = NULL;
-            clients = grown;
-            clients_cap = new_cap;
-        }
         struct client *client = malloc(sizeof *client);
-        if (client == NULL)
-            die("out of memory for a client");
+        struct epoll_event event = {.events = EPOLLIN, .data.fd = fd};
+        if (client == NULL || !conn_table_put(&clients, fd, &client->conn)) {
+            stats_add(STAT_DROPPED, 1);
+            free(client);
+            close(fd);
+            continue;
+        }
         conn_init(&client->conn, fd);
         client->events = EPOLLIN;
-        struct epoll_event event = {.events = EPOLLIN, .data.fd = fd};
-        if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event) != 0)
-            die("epoll_ctl(ADD): %m");
-        clients[fd] = client;
-    }
-}
-
-static void sweep_deadlines(double now)
-{
-    for (size_t fd = 0; fd < clients_cap; fd++) {
-        if (clients[fd] == NULL)
-            continue;
-        conn_check_deadlines(&clients[fd]->conn, now);
-        settle(clients[fd]);
+        if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event) != 0) {
+            conn_dropped(&client->conn);
+            close_client(&client->conn);
+        }
     }
 }
 
@@ -118,17 +96,12 @@ int main(int argc, char **argv)
     struct epoll_event listen_event = {.events = EPOLLIN, .data.fd = listen_fd};
     if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, listen_fd, &listen_event) != 0)
         die("epoll_ctl(ADD listen): %m");
-    struct rlimit files;
-    clients_cap = getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < 1u << 20 ? files.rlim_cur : 1024;
-    clients = calloc(clients_cap, sizeof *clients);
-    if (clients == NULL)
-        die("out of memory for %zu clients", clients_cap);
+    conn_table_init(&clients);
     net_announce(listen_fd);
 
     struct epoll_event events[MAX_EVENTS];
-    double next_sweep = clock_now() + 1;
     while (!server_stopping) {
-        int ready = epoll_wait(epoll_fd, events, MAX_EVENTS, WAIT_MS);
+        int ready = epoll_wait(epoll_fd, events, MAX_EVENTS, conn_table_wait_ms(&clients, clock_now(), WAIT_MS));
         if (ready < 0 && errno != EINTR)
             die("epoll_wait: %m");
         for (int i = 0; i < ready; i++) {
@@ -137,25 +110,20 @@ int main(int argc, char **argv)
                 accept_clients(listen_fd);
                 continue;
             }
-            struct client *client = clients[fd];
+            struct conn *conn = conn_table_get(&clients, fd);
+            if (conn == NULL)
+                continue; /* closed earlier in this batch */
             /* Errors and hang-ups are reported as readable: the read then says what happened. */
             if (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
-                conn_on_readable(&client->conn);
-            if ((events[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && conn_wants_write(&client->conn))
-                conn_on_writable(&client->conn);
-            settle(client);
+                conn_on_readable(conn);
+            if ((events[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && conn_wants_write(conn))
+                conn_on_writable(conn);
+            settle(conn);
         }
-        double now = clock_now();
-        if (now >= next_sweep) {
-            sweep_deadlines(now);
-            next_sweep = now + 1;
-        }
+        conn_table_sweep(&clients, clock_now(), settle);
     }
 
-    for (size_t fd = 0; fd < clients_cap; fd++)
-        if (clients[fd] != NULL)
-            close_client(clients[fd]);
-    free(clients);
+    conn_table_close_all(&clients, close_client);
     close(epoll_fd);
     close(listen_fd);
     stats_print();

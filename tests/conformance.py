@@ -10,10 +10,11 @@ time limit, so a broken server fails a case instead of hanging the suite.
     python3 tests/conformance.py [--serial NAME]... [--bounded NAME]... [--only SUBSTR] [--list]
                                  [--jobs N] BINARY[:FLAG,FLAG...]...
 
-Output: one `PASS|FAIL|SKIP <server> <case>` line per case and server, then `N skipped` and
-`N passed, N failed`. Exit status 1 if any case failed, 2 on bad usage, else 0. Python 3.11
-standard library only. C10K_TEST_TIMEOUT_SCALE multiplies every case's time limit (slow builds);
-it never widens a deadline the protocol itself promises.
+Output: one `PASS|FAIL|SKIP <server> <case>` line per case and server (a server that exits at
+start-up with status 1 saying `unavailable:` gets one `SKIP <server>: <reason>` line instead), then
+`N skipped` (with those reasons) and `N passed, N failed`. Exit status 1 if any case failed, 2 on
+bad usage, else 0. Python 3.11 standard library only. C10K_TEST_TIMEOUT_SCALE multiplies every
+case's time limit (slow builds); it never widens a deadline the protocol itself promises.
 """
 
 import argparse
@@ -53,7 +54,7 @@ REASONS = {
 }
 STATS_KEYS = ["accepted", "requests", "shed", "refused", "status400", "status404", "status405", "status408",
               "status413", "status431", "status501", "status503", "status505", "idle_timeouts",
-              "send_timeouts", "resets", "io_errors"]
+              "send_timeouts", "resets", "io_errors", "dropped"]
 STATS_RE = re.compile(r"stats: " + " ".join(rf"{k}=(\d+)" for k in STATS_KEYS))
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
                      "WARNING: ThreadSanitizer")
@@ -482,7 +483,7 @@ LIVE_LOCK = threading.Lock()
 class Server:
     """One server process: started in its own session, stdout a pipe, stderr a temp file."""
 
-    def __init__(self, binary, args, nofile=None, address_space=None):
+    def __init__(self, binary, args, nofile=None, address_space=None, env=None):
         self.binary = binary
         self.stderr_file = tempfile.TemporaryFile()
         self.stdout = b""
@@ -498,7 +499,8 @@ class Server:
                     resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
         self.proc = subprocess.Popen([binary, *args], stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=self.stderr_file,
-                                     preexec_fn=preexec, start_new_session=True)
+                                     preexec_fn=preexec, start_new_session=True,
+                                     env={**os.environ, **env} if env else None)
         with LIVE_LOCK:
             LIVE_SERVERS.add(self)
 
@@ -645,7 +647,7 @@ def sanitizer_report(text):
 
 class Case:
     def __init__(self, name, fn, limit, doc, concurrent=None, bounded=None, alone=False, server=True,
-                 nofile=None, args=None, address_space=None):
+                 nofile=None, args=None, address_space=None, env=None):
         self.name = name
         self.fn = fn
         self.limit = limit
@@ -656,6 +658,7 @@ class Case:
         self.server = server          # False: the case runs the binary itself (command line)
         self.nofile = nofile          # RLIMIT_NOFILE for the server
         self.address_space = address_space  # RLIMIT_AS for the server, bytes
+        self.env = env                # extra environment variables for the server
         self.args = args or SERVER_ARGS
 
 
@@ -1803,7 +1806,7 @@ def run_case(target, c):
     server = None
     if c.server:
         try:
-            server = Server(target.binary, c.args + target.flags, c.nofile, c.address_space)
+            server = Server(target.binary, c.args + target.flags, c.nofile, c.address_space, c.env)
             ctx.server = server
             ctx.port = server.wait_listening()
         except CaseFailure as e:
@@ -1851,6 +1854,27 @@ def run_case(target, c):
         message = first + "".join("\n    also: " + r for r in rest)
         return Result("FAIL", target.label, c.name, seconds, message)
     return Result("PASS", target.label, c.name, seconds)
+
+
+def unavailable_reason(target):
+    """Starts the server once, before its cases: if it exits with status 1 and a line containing
+    `unavailable:` on stderr (the kernel lacks what the paradigm needs, e.g. io_uring is disabled),
+    returns that line, and its cases are skipped; otherwise returns None."""
+    server = Server(target.binary, SERVER_ARGS + target.flags)
+    try:
+        server.wait_listening()
+    except CaseFailure:
+        pass
+    if server.proc.poll() is None:
+        server.kill()
+    lines = [line for line in server.stderr_text().split("\n") if "unavailable:" in line]
+    with LIVE_LOCK:
+        LIVE_SERVERS.discard(server)
+    server.proc.stdout.close()
+    server.stderr_file.close()
+    if server.proc.returncode == 1 and lines:
+        return lines[0].strip()
+    return None
 
 
 def kill_live_servers():
@@ -1903,6 +1927,7 @@ def main(argv):
 
     counts = {"PASS": 0, "FAIL": 0, "SKIP": 0}
     skipped = []
+    unavailable = []  # "label: reason" of each server that could not run here at all
 
     def report(result):
         counts[result.verdict] += 1
@@ -1912,6 +1937,12 @@ def main(argv):
 
     try:
         for target in targets:
+            reason = unavailable_reason(target)
+            if reason is not None:
+                print(f"SKIP {target.label}: {reason}", flush=True)
+                counts["SKIP"] += len(cases)
+                unavailable.append(f"{target.label}: {reason}")
+                continue
             if args.jobs == 1:
                 for c in cases:
                     report(run_case(target, c))
@@ -1928,7 +1959,8 @@ def main(argv):
         kill_live_servers()
         print("interrupted", file=sys.stderr)
         return 1
-    print(f"{counts['SKIP']} skipped")
+    because = "; ".join(f"{len(cases)} of {u}" for u in unavailable)
+    print(f"{counts['SKIP']} skipped" + (f": {because}" if because else ""))
     print(f"{counts['PASS']} passed, {counts['FAIL']} failed")
     return 1 if counts["FAIL"] else 0
 

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""family.py - the blocking family's own cases, beyond the conformance suite.
+"""family.py - each family's own cases, beyond the conformance suite.
 
 What the process and thread servers promise besides the protocol: children are reaped, a killed
 worker is replaced while the others go on, a full pool or queue answers 503 and then serves
 again, descriptor passing loses no connection, and SIGTERM with every worker busy still ends the
-server within a second with nothing left behind. The servers run the way conformance.py runs them
+server within a second with nothing left behind. What the reactors promise: a connection the
+kernel will not register (epoll_ctl failing with ENOSPC) is closed and counted, and the others
+are served. The servers run the way conformance.py runs them
 (its Server, Ctx and Conn classes: readiness by the `listening on` line, every wait bounded, the
 exit, stdout, leftover processes, sanitizer reports and the stats line checked after each case).
 
@@ -393,6 +395,39 @@ for _server, _args in (("prefork", ["--accept-lock", "spinlock"]), ("prefork", [
 
 
 # Cases whose premise holds in the plain build only, with the reason.
+# --- reactors: a connection that cannot be registered -----------------------------------------------
+
+EPOLL_CTL_FAILS = os.path.join(ROOT, "build", "tests", "epoll_ctl_fails.so")
+
+
+def registration_fails_case(server):
+    @case("registration_fails_dropped", server, limit=10.0,
+          env={"LD_PRELOAD": EPOLL_CTL_FAILS, "FAIL_EPOLL_ADD_EVERY": "3",
+               "ASAN_OPTIONS": "verify_asan_link_order=0"})
+    def _(ctx):
+        """Every third epoll_ctl(EPOLL_CTL_ADD) fails with ENOSPC (an LD_PRELOAD shim; the first
+        is the listening socket's): of 9 connections made one after another, numbers 2, 5 and 8
+        are closed without an answer and the other 6 get 200; a 10th is served; dropped=3."""
+        if not os.path.exists(EPOLL_CTL_FAILS):
+            fail(f"{EPOLL_CTL_FAILS} is not built (make {os.path.relpath(EPOLL_CTL_FAILS, ROOT)})")
+        unanswered = []
+        for i in range(1, 10):
+            c = ctx.conn()
+            c.send(get("/"), may_fail=True)
+            if i in (2, 5, 8):
+                c.expect_eof(what=f"connection {i}, which could not be registered", allow_reset=True)
+                unanswered.append(i)
+            else:
+                check(ctx, c.read_response(what=f"connection {i}"), 200, body=HELLO)
+            c.close()
+        served(ctx, "a 10th connection after the failed registrations")
+        ctx.expect_stat("dropped=3", lambda s: s["dropped"] == 3)
+
+
+for reactor in ("epoll-lt", "epoll-et"):
+    registration_fails_case(reactor)
+
+
 PLAIN_ONLY = {
     "thread_create_fails_503": "a sanitizer's shadow memory needs more address space than the "
                                "limit this case sets",

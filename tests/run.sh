@@ -61,8 +61,8 @@ for name in $(make -s print-bounded-servers); do
     serial_flags+=(--bounded "$name")
 done
 
-build all build/tests/test_http build/tests/fuzz_http
-build SANITIZE=address,undefined servers
+build all build/tests/test_http build/tests/test_conn build/tests/epoll_ctl_fails.so build/tests/fuzz_http
+build SANITIZE=address,undefined servers build/san-address-undefined/tests/test_conn
 if [[ -n $threaded ]]; then
     build SANITIZE=thread $(printf 'build/san-thread/bin/%s ' $threaded)
 fi
@@ -93,6 +93,9 @@ if ((${#untested[@]} > 0)); then
     failed_suites+=("conformance list")
 fi
 run_suite "parser unit tests" build/tests/test_http
+run_suite "connection core unit tests" build/tests/test_conn
+run_suite "connection core unit tests (ASan+UBSan)" build/san-address-undefined/tests/test_conn
+run_suite "connection core makes no system call" tests/core_is_io_free.sh
 run_suite "parser fuzzing (${FUZZ_SECONDS:-5} s)" tests/fuzz.sh "${FUZZ_SECONDS:-5}"
 run_suite "conformance" python3 tests/conformance.py --jobs 2 "${serial_flags[@]}" "${plain_bins[@]}"
 run_suite "conformance (ASan+UBSan)" python3 tests/conformance.py --jobs 2 "${serial_flags[@]}" "${asan_bins[@]}"

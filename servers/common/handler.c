@@ -207,6 +207,13 @@ static void route(const struct http_request *request, const char *path, size_t l
     }
 }
 
+bool handler_blocks(const struct http_request *request)
+{
+    const char *path = request->target;
+    size_t len = request->target_len;
+    return has_prefix(path, len, "/cpu/", 5) || has_prefix(path, len, "/sleep/", 7);
+}
+
 void handler_respond(const struct http_request *request, const char *body, struct response *response)
 {
     *response = (struct response){0};

@@ -29,6 +29,10 @@ struct response {
  * their work here, in the calling thread. */
 void handler_respond(const struct http_request *request, const char *body, struct response *response);
 
+/* Whether the request takes a route that blocks the calling thread (/cpu, /sleep), which a
+ * server may run on another thread (conn.h's offloading). */
+bool handler_blocks(const struct http_request *request);
+
 /* The response refusing a request with an error status (400, 408, 413, ...): short text body, and
  * the connection closes. */
 void handler_refuse(int status, struct response *response);

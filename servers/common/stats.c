@@ -21,6 +21,7 @@ static const char *const stats_names[STAT_COUNT] = {
     [STAT_STATUS_503] = "status503",       [STAT_STATUS_505] = "status505",
     [STAT_IDLE_TIMEOUTS] = "idle_timeouts", [STAT_SEND_TIMEOUTS] = "send_timeouts",
     [STAT_RESETS] = "resets",              [STAT_IO_ERRORS] = "io_errors",
+    [STAT_DROPPED] = "dropped",
 };
 
 void stats_count_response(int status)

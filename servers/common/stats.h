@@ -26,6 +26,7 @@ enum stats_counter {
     STAT_SEND_TIMEOUTS,
     STAT_RESETS,        /* the peer reset the connection */
     STAT_IO_ERRORS,     /* any other failed read or write */
+    STAT_DROPPED,       /* closed for want of a resource: memory, an epoll slot, a descriptor slot */
     STAT_COUNT,
 };
 

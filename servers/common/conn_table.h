@@ -1,0 +1,39 @@
+/* conn_table.h - a reactor's connections, indexed by descriptor, and their deadline sweep.
+ *
+ * The kernel hands out the lowest free descriptor, so a table indexed by it stays dense and a
+ * lookup is one load. A server keeps its own per-connection struct, with a struct conn inside it;
+ * the table stores pointers to the struct conn. */
+#ifndef C10K_CONN_TABLE_H
+#define C10K_CONN_TABLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "conn.h"
+
+struct conn_table {
+    struct conn **slots;
+    size_t cap;
+    size_t count;
+    double next_sweep;
+};
+
+/* Sized for the descriptor limit; dies if that much memory is not there (a start-up failure). */
+void conn_table_init(struct conn_table *table);
+/* False (and nothing stored) if the table cannot grow to hold fd. */
+bool conn_table_put(struct conn_table *table, int fd, struct conn *conn);
+static inline struct conn *conn_table_get(const struct conn_table *table, int fd)
+{
+    return fd >= 0 && (size_t)fd < table->cap ? table->slots[fd] : NULL;
+}
+void conn_table_remove(struct conn_table *table, int fd);
+
+/* Once a second: conn_check_deadlines() on every connection, then settle(conn) for each (which
+ * may close it and remove it from the table). Cheap to call on every loop iteration. */
+void conn_table_sweep(struct conn_table *table, double now, void (*settle)(struct conn *conn));
+/* Milliseconds until the next sweep is due, at most max_ms: a loop's wait timeout. */
+int conn_table_wait_ms(const struct conn_table *table, double now, int max_ms);
+/* Calls close(conn) for every connection left (at exit), then frees the table. */
+void conn_table_close_all(struct conn_table *table, void (*close)(struct conn *conn));
+
+#endif
