@@ -136,21 +136,28 @@ def load_server_table(path):
     return table
 
 
+# The family of the reference rows: nginx (configured by the driver) and the floor (bin/floor,
+# harness/floor.c, a harness tool that `make all` builds, not in SERVERS). They answer GET / only.
+REFERENCE = "reference"
+
+
 def nginx_config():
-    return ServerConfig("nginx", "nginx", "reference", [], path=shutil.which("nginx") or "/usr/sbin/nginx")
+    return ServerConfig("nginx", "nginx", REFERENCE, [], path=shutil.which("nginx") or "/usr/sbin/nginx")
 
 
 def server_catalogue(table, makefile_servers, extra_bins):
     """The default server list and every configuration --servers may name. Defaults: every entry of
     the table whose binary is in SERVERS, then every SERVERS binary without an entry (no
-    arguments, family "other"), then nginx. --server-bin NAME=PATH replaces the binary of a known
-    NAME (arguments and family kept) or adds NAME."""
+    arguments, family "other"), then the table's reference entries (the floor: a harness tool in
+    bin/, not a server, so not in SERVERS), then nginx. --server-bin NAME=PATH replaces the binary
+    of a known NAME (arguments and family kept) or adds NAME."""
     known = {entry.name: entry for entry in table}
-    defaults = [entry.name for entry in table if entry.binary in makefile_servers]
+    defaults = [entry.name for entry in table if entry.binary in makefile_servers and entry.family != REFERENCE]
     for binary in makefile_servers:
         if not any(entry.binary == binary for entry in table) and binary not in known:
             known[binary] = ServerConfig(binary, binary, "other", [])
             defaults.append(binary)
+    defaults += [entry.name for entry in table if entry.family == REFERENCE]
     known["nginx"] = nginx_config()
     defaults.append("nginx")
     for name, path in extra_bins.items():
@@ -415,6 +422,10 @@ class Server:
         self.cpu_source, self.cgroup_parent = cpu_source, cgroup_parent
         self.cgroup = None
         self.cpu_source_note = None
+        # Set when the server exited with status 1 before listening with a line "NAME: unavailable:
+        # WHY" on stderr: the convention for "this kernel lacks what I need" (io_uring disabled,
+        # say), which a die() of a real start-up failure does not print. Its message.
+        self.skip_message = None
 
     def _make_cgroup(self):
         if self.cgroup_parent is None:
@@ -480,7 +491,17 @@ class Server:
             line += chunk
         match = re.fullmatch(rb"listening on (\S+):(\d+)\n", line)
         if not match:
+            if self.process.poll() is None and line == b"":
+                # Its stdout closed: it is exiting; give it a moment to say with which status.
+                try:
+                    self.process.wait(max(0.0, min(1.0, deadline - time.monotonic())))
+                except subprocess.TimeoutExpired:
+                    pass
             if self.process.poll() is not None:
+                said = [text for text in (read_proc(self.stderr_path) or "").splitlines()
+                        if "unavailable:" in text]
+                if self.process.returncode == 1 and said:
+                    self.skip_message = said[-1].strip()
                 return f"exited with status {self.process.returncode} before listening"
             return f"no 'listening on' line within {START_TIMEOUT_S:.0f} s (got {line[:80]!r})"
         self.port = int(match.group(2))
@@ -877,6 +898,9 @@ def loadgen_summary(doc):
     if doc["config"]["idle"]:
         summary["idle_established"] = doc["idle"]["established"]
         summary["idle_open_at_end"] = doc["idle"]["open_at_end"]
+        # A server that refuses descriptors it cannot watch (select beyond FD_SETSIZE) closes them.
+        summary["idle_closed_by_peer"] = doc["idle"]["closed_by_peer"]
+        summary["idle_failed"] = doc["idle"]["failed"]
     return summary
 
 
@@ -938,7 +962,9 @@ class Bench:
         return [p for p in points if not self.route_missing(server, p)]
 
     def route_missing(self, server, point):
-        return server == "nginx" and point.route != "/"
+        """The reference rows (nginx, the floor) answer GET / only: /cpu, /sleep, /bytes and /echo
+        are not applicable to them."""
+        return self.catalogue[server].family == REFERENCE and point.route != "/"
 
     def save(self):
         temporary = self.results_path + ".tmp"
@@ -985,7 +1011,8 @@ class Bench:
         for name in self.servers:
             missing = [p for p in points if self.route_missing(name, p)]
             for point in missing:
-                self.record(name, point, "not_applicable", reason=f"{name} has no route {point.route}")
+                self.record(name, point, "not_applicable",
+                            reason=f"{name} has no route {point.route} (a reference row answers GET / only)")
             if len(missing) == len(points):
                 continue
             server = Server(self.catalogue[name], self.server_command(name), self.run_dir, f"{name}-{scenario}",
@@ -997,11 +1024,19 @@ class Bench:
                 self.current_servers.remove(server)
                 tail = server.stderr_tail()
                 for point in points:
-                    if point not in missing:
-                        self.runs_done += self.args.reps
+                    if point in missing:
+                        continue
+                    self.runs_done += self.args.reps
+                    if server.skip_message:
+                        # Not a failure: this machine lacks what the server needs, and it said so.
+                        self.record(name, point, "skipped", reason=server.skip_message, stderr_tail=tail)
+                    else:
                         self.record(name, point, "failed", reason=f"server failed to start: {problem}",
                                     stop_problem=stop_problem, stderr_tail=tail)
-                log(f"[{self.runs_done}/{self.runs_total}] {name} {scenario}: FAILED to start: {problem}")
+                if server.skip_message:
+                    log(f"[{self.runs_done}/{self.runs_total}] {name} {scenario}: SKIPPED: {server.skip_message}")
+                else:
+                    log(f"[{self.runs_done}/{self.runs_total}] {name} {scenario}: FAILED to start: {problem}")
                 continue
             servers.append(server)
         dead = {}
@@ -1570,8 +1605,9 @@ def main(argv):
             log("bench: the report failed; results.json is complete")
             status = status or 1
     failed = [r for r in bench.records if r["status"] == "failed"]
+    skipped = [r for r in bench.records if r["status"] == "skipped"]
     log(f"bench: done in {bench.document['elapsed_s']:.0f} s: {len(bench.records)} records, "
-        f"{len(failed)} failed; see {run_dir}/report.md")
+        f"{len(failed)} failed, {len(skipped)} skipped; see {run_dir}/report.md")
     return status
 
 

@@ -1,4 +1,5 @@
-# harness/loadgen.mk - bin/loadgen, its test servers, its tests and its benchmark.
+# harness/loadgen.mk - bin/loadgen, its test servers, its tests and its benchmark; and bin/floor,
+# the benchmark's reference responder (harness/floor.c, docs/floor.md).
 # Included at the end of the Makefile, so it uses CC, CFLAGS, LDFLAGS, OBJ, BINDIR, BUILD, VERSION.
 
 LOADGEN_SRCS := harness/loadgen.c harness/loadgen_options.c harness/loadgen_engine.c \
@@ -12,7 +13,7 @@ LOADGEN_COMMIT := $(shell git rev-parse --verify -q HEAD 2>/dev/null || echo unk
 LOADGEN_TEST_BIN := $(BUILD)/tests/loadgen
 
 .PHONY: test-loadgen bench-loadgen loadgen-test-programs
-all: $(BINDIR)/loadgen
+all: $(BINDIR)/loadgen $(BINDIR)/floor
 
 $(OBJ)/harness/loadgen_report.o: CFLAGS += $(LOADGEN_JANSSON_CFLAGS)
 # Like servers/common/version.o: the version is compiled into one small object, rebuilt only when
@@ -24,6 +25,14 @@ $(OBJ)/harness/loadgen_version.o: CFLAGS += -DLOADGEN_VERSION='"$(VERSION)"' -DL
 $(BINDIR)/loadgen: $(LOADGEN_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $(LOADGEN_OBJS) $(LOADGEN_JANSSON_LIBS) -lm
+
+# The floor is one file that links nothing of servers/common (it is not a server) and is not in
+# SERVERS (it does not speak docs/protocol.md, so the conformance suite must not run it).
+$(OBJ)/harness/floor.o: $(BUILD)/version.txt
+$(OBJ)/harness/floor.o: CFLAGS += -DFLOOR_VERSION='"$(VERSION)"'
+$(BINDIR)/floor: $(OBJ)/harness/floor.o
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $<
 
 $(LOADGEN_TEST_BIN)/test_server: tests/loadgen/test_server.c
 	@mkdir -p $(@D)

@@ -27,6 +27,7 @@ PLOTS = [
     ("latency_rate", "Corrected latency vs offered rate (latency)"),
     ("c10k_throughput", "Throughput vs idle connections (c10k)"),
     ("c10k_memory", "Server memory vs idle connections (c10k)"),
+    ("c10k_cpu", "Server CPU per request vs idle connections (c10k)"),
     ("cpu_per_request", "Server CPU per request, by scenario"),
     ("churn", "Keep-alive vs a new connection per request"),
 ]
@@ -61,6 +62,8 @@ def missing_reason(record):
     """Why a record has no figure, in a few words."""
     if record["status"] == "not_applicable":
         return "not applicable: " + (record.get("reason") or "")
+    if record["status"] == "skipped":
+        return "skipped: " + (record.get("reason") or "")
     if record["status"] == "failed":
         return "failed: " + (record.get("reason") or "; ".join(record.get("failures") or []) or "no measurement")
     reps = record.get("reps") or []
@@ -222,6 +225,8 @@ def prepare_data(run, data_dir):
                                            [("requests_per_s", 1)])
     have["c10k_memory"] = write_series(run, data_dir, "c10k_memory", "c10k", lambda r: r["x"],
                                        [("peak_rss_bytes", 1 / 1048576)])
+    have["c10k_cpu"] = write_series(run, data_dir, "c10k_cpu", "c10k", lambda r: r["x"],
+                                    [("server_cpu_us_per_request", 1)])
     cpu_rows = []
     for scenario in run.scenarios:
         values = {}
@@ -324,9 +329,10 @@ def ratio_text(record, reference, key="requests_per_s"):
 def summary_table(run):
     notes = Notes()
     nginx = run.find("nginx", "plaintext", "c=64")
+    floor = run.find(FLOOR, "plaintext", "c=64")
     header = ["server", "plaintext c=64 req/s", "req/s ratio to nginx", "p99 ms", "connections served",
-              "server CPU µs/req", "client CPU µs/req", "CPU/req ratio to nginx", "syscalls/req", "churn req/s",
-              "memory per idle conn (bytes)", "peak RSS MiB"]
+              "server CPU µs/req", "client CPU µs/req", "CPU/req ratio to nginx", "CPU/req ratio to floor",
+              "syscalls/req", "churn req/s", "memory per idle conn (bytes)", "peak RSS MiB"]
     rows = []
     for server in run.servers:
         plain = run.find(server, "plaintext", "c=64")
@@ -341,6 +347,7 @@ def summary_table(run):
                      cell(plain, "server_cpu_us_per_request", notes, 1),
                      cell(plain, "client_cpu_us_per_request", notes, 1),
                      ratio_text(plain, nginx, "server_cpu_us_per_request"),
+                     ratio_text(plain, floor, "server_cpu_us_per_request") if floor else "–",
                      cell(plain, "syscalls_per_request", notes, 2),
                      cell(churn, "requests_per_s", notes), cell(c10k, "memory_per_idle_connection_bytes", notes),
                      cell(plain, "peak_rss_bytes", notes, 1, 1 / 1048576)])
@@ -440,6 +447,224 @@ def thread_fork_line(run):
     return (f"thread-per-conn / fork-per-conn, churn c=10 requests/s (paired repetitions): "
             f"{ratio_text(thread, fork)}; held against {SEED_COMPARISON}.")
 
+# --- goals: the event servers against the references ---------------------------------------------
+
+FLOOR, NGINX, EVENT_FAMILY = "floor", "nginx", "event"
+GOAL_FLOOR_CPU = 1.05  # (a) the best event server's server CPU per request ÷ the floor's, at most
+GOAL_PIPELINE = 5.0    # (b) the best event server's pipelined requests/s ÷ nginx's, at least
+GOAL_C10K_LOSS = 5.0   # (c) % of c10k throughput lost at the most idle connections, at most
+# The event servers the c10k goal names (each gets a row, "not measured" when absent), and those
+# whose cost grows with the descriptors they watch: no loss goal, their CPU per request instead.
+C10K_GOAL_SERVERS = ("epoll-lt", "epoll-et", "libuv", "io-uring")
+C10K_SCANNING = ("poll", "select")
+URING, EPOLL_ET = "io-uring", "epoll-et"
+GOALS_NOTE = ("Every ratio is the median of the ratios of repetitions run side by side (the same "
+              "repetition number), with their range; the verdict judges that median as printed. Best = "
+              "the event server (family \"event\" in harness/servers.txt) with the lowest median server "
+              "CPU µs/request at that point. The floor (docs/floor.md) parses nothing: a server at 1.00× its "
+              "CPU per request spends nothing beside the kernel's and loopback's work. c10k: requests/s of "
+              "the 16 active connections with the most idle connections of the run against none, per "
+              "repetition. System calls per request come from one counting run per point, so their ratio "
+              "has no range.")
+
+
+class Goal:
+    """A row of the goals table. verdict: "met", "not met", "not measured", or "–" (no target)."""
+
+    def __init__(self, what, measured, target="–", verdict="–"):
+        self.what, self.measured, self.target, self.verdict = what, measured, target, verdict
+
+    def row(self):
+        return [self.what, self.measured, self.target, self.verdict]
+
+    def line(self):
+        if self.target == "–":
+            return f"{self.what}: {self.measured}"
+        return f"{self.what}: {self.measured}; goal {self.target}: {self.verdict}"
+
+
+def why_absent(run, server, scenario, point):
+    """None if server has a figure at the point, else why not, in a few words."""
+    if server not in run.servers:
+        return f"{server} not in this run"
+    record = run.find(server, scenario, point)
+    if record is None:
+        return f"{server} has no {scenario} {point} in this run"
+    if not has_figure(record):
+        return f"{server}: {missing_reason(record)}"
+    return None
+
+
+def paired(record, reference, key):
+    """(median, text) of the paired ratios record / reference (format_ratio); the ratio of the
+    medians for results without repetition numbers; None without figures."""
+    ratios = paired_ratios(record, reference, key)
+    if not ratios:
+        mine, other = median(record, key), median(reference, key)
+        if mine is None or not other:
+            return None
+        ratios = [mine / other]
+    return statistics.median(ratios), format_ratio(ratios)
+
+
+def best_event(run, scenario, point):
+    """(name, record) of the event server with the lowest median server CPU per request at the
+    point, or (None, why there is none)."""
+    events = [s for s in run.servers if run.family(s) == EVENT_FAMILY]
+    if not events:
+        return None, "no event server in this run"
+    measured = [(median(r, "server_cpu_us_per_request"), s, r) for s in events
+                for r in [run.find(s, scenario, point)]
+                if has_figure(r) and median(r, "server_cpu_us_per_request") is not None]
+    if not measured:
+        return None, "no event server has a figure here (" + "; ".join(
+            why_absent(run, s, scenario, point) or f"{s}: no server CPU figure" for s in events) + ")"
+    _, name, record = min(measured, key=lambda m: m[0])
+    return name, record
+
+
+def verdict(value, target, at_most):
+    return "met" if (value <= target if at_most else value >= target) else "not met"
+
+
+def goal_floor_cpu(run):
+    what = "(a) keep-alive plaintext c=64: server CPU µs/request, best event server ÷ floor"
+    target = f"≤ {GOAL_FLOOR_CPU:.2f}×"
+    name, best = best_event(run, "plaintext", "c=64")
+    problem = why_absent(run, FLOOR, "plaintext", "c=64") or (None if name else best)
+    if problem:
+        return Goal(what, f"not measured: {problem}", target, "not measured")
+    floor = run.find(FLOOR, "plaintext", "c=64")
+    if paired(best, floor, "server_cpu_us_per_request") is None:
+        return Goal(what, "not measured: floor has no server CPU figure", target, "not measured")
+    value, text = paired(best, floor, "server_cpu_us_per_request")
+    measured = (f"{name} {median(best, 'server_cpu_us_per_request'):.2f} µs ÷ floor "
+                f"{median(floor, 'server_cpu_us_per_request'):.2f} µs = {text}")
+    return Goal(what, measured, target, verdict(round(value, 2), GOAL_FLOOR_CPU, at_most=True))
+
+
+def pipeline_point(run):
+    labels = run.points("pipeline")
+    return "c=64" if "c=64" in labels or not labels else labels[0]
+
+
+def goal_pipeline(run):
+    point = pipeline_point(run)
+    what = f"(b) pipeline {point} -P 16: requests/s, best event server ÷ nginx"
+    target = f"≥ {GOAL_PIPELINE:g}×"
+    name, best = best_event(run, "pipeline", point)
+    problem = why_absent(run, NGINX, "pipeline", point) or (None if name else best)
+    if problem:
+        return Goal(what, f"not measured: {problem}", target, "not measured")
+    nginx = run.find(NGINX, "pipeline", point)
+    value, text = paired(best, nginx, "requests_per_s")
+    measured = (f"{name} {median(best, 'requests_per_s'):,.0f} req/s ÷ nginx "
+                f"{median(nginx, 'requests_per_s'):,.0f} req/s = {text}")
+    return Goal(what, measured, target, verdict(round(value, 2), GOAL_PIPELINE, at_most=False))
+
+
+def refusals(record, point):
+    """What a c10k point with errors shows: the errors by class (summed over the repetitions) and
+    the idle connections the server closed (select refuses descriptors at FD_SETSIZE)."""
+    reps = record.get("reps") or []
+    classes = {}
+    for r in reps:
+        for name, count in (r.get("error_classes") or {}).items():
+            classes[name] = classes.get(name, 0) + count
+    parts = []
+    if classes:
+        text = "errors " + ", ".join(f"{name} {count:,}" for name, count in sorted(classes.items()))
+        if "status" in classes:
+            text += " (status: responses other than 2xx, e.g. 503 refusals)"
+        parts.append(text + f" in {len(reps)} repetitions")
+    closed = median(record, "idle_closed_by_peer")
+    if closed:
+        parts.append(f"idle connections: {median(record, 'idle_open_at_end'):,.0f} of "
+                     f"{median(record, 'idle_established'):,.0f} established still open at the end, "
+                     f"{closed:,.0f} closed by the server (medians)")
+    return f"; at {point}: " + "; ".join(parts) if parts else ""
+
+
+def goals_c10k(run):
+    labels = {r["point"]: r["x"] for r in run.records if r["scenario"] == "c10k"}
+    if not labels:
+        return [Goal("(c) c10k", "not measured: no c10k scenario in this run", f"≤ {GOAL_C10K_LOSS:g} %",
+                     "not measured")]
+    base = min(labels, key=labels.get)
+    top = max(labels, key=labels.get)
+    events = [s for s in run.servers if run.family(s) == EVENT_FAMILY]
+    named = [s for s in C10K_GOAL_SERVERS + C10K_SCANNING if s not in events]
+    goals = []
+    for server in events + named:
+        scanning = server in C10K_SCANNING
+        what = f"(c) {server}: c10k requests/s lost at {top} against {base}"
+        target = "–" if scanning else f"≤ {GOAL_C10K_LOSS:g} %"
+        zero, most = run.find(server, "c10k", base), run.find(server, "c10k", top)
+        problem = why_absent(run, server, "c10k", base)
+        if problem is None and (most is None or most["status"] not in ("ok", "errors") or not most.get("reps")):
+            problem = why_absent(run, server, "c10k", top)
+        if problem:
+            goals.append(Goal(what, f"not measured: {problem}", target, "not measured"))
+            continue
+        # A point without any response is data here: every request refused is a loss of 100 %.
+        ratios = paired_ratios(most, zero, "requests_per_s")
+        if not ratios:
+            goals.append(Goal(what, "not measured: no repetitions to pair", target, "not measured"))
+            continue
+        loss = [100 * (1 - ratio) for ratio in ratios]
+        spread_text = f" ({min(loss):.1f}–{max(loss):.1f} %)" if len(loss) > 1 else ""
+        measured = (f"{median(zero, 'requests_per_s'):,.0f} → {median(most, 'requests_per_s'):,.0f} req/s: "
+                    f"loss {statistics.median(loss):.1f} %{spread_text}" + refusals(most, top))
+        goals.append(Goal(what, measured, target,
+                          "–" if scanning else verdict(round(statistics.median(loss), 1), GOAL_C10K_LOSS, at_most=True)))
+        if scanning:
+            goals.append(goal_c10k_cpu(run, server, base, top, labels))
+    return goals
+
+
+def goal_c10k_cpu(run, server, base, top, labels):
+    """How a scanning server's CPU per request rises with the idle connections it watches."""
+    figures = []
+    for label in sorted(labels, key=labels.get):
+        record = run.find(server, "c10k", label)
+        value = median(record, "server_cpu_us_per_request") if has_figure(record) else None
+        figures.append(f"{value:.2f} at {label}" if value is not None else f"– at {label}")
+    zero, most = run.find(server, "c10k", base), run.find(server, "c10k", top)
+    rise = paired(most, zero, "server_cpu_us_per_request") if has_figure(most) and has_figure(zero) else None
+    text = "µs/request " + ", ".join(figures)
+    text += f"; {top} ÷ {base}: {rise[1]}" if rise else f"; {top} ÷ {base}: – ({why_absent(run, server, 'c10k', top) or 'no figure'})"
+    return Goal(f"(c) {server}: c10k server CPU µs/request as idle connections grow", text)
+
+
+def goals_uring(run):
+    goals = []
+    for scenario, point in (("plaintext", "c=64"), ("pipeline", pipeline_point(run))):
+        what = f"(d) {URING} ÷ {EPOLL_ET}, {scenario} {point}: server CPU µs/request and system calls/request"
+        problems = [p for p in (why_absent(run, s, scenario, point) for s in (URING, EPOLL_ET)) if p]
+        if problems:
+            goals.append(Goal(what, "not measured: " + "; ".join(problems), "–", "not measured"))
+            continue
+        uring, epoll = run.find(URING, scenario, point), run.find(EPOLL_ET, scenario, point)
+        cpu = paired(uring, epoll, "server_cpu_us_per_request")
+        if cpu is None or median(uring, "server_cpu_us_per_request") is None:
+            text = "CPU: no server CPU figure; "
+        else:
+            text = (f"CPU {median(uring, 'server_cpu_us_per_request'):.2f} vs "
+                    f"{median(epoll, 'server_cpu_us_per_request'):.2f} µs = {cpu[1]}; ")
+        calls_uring, calls_epoll = median(uring, "syscalls_per_request"), median(epoll, "syscalls_per_request")
+        if calls_uring is not None and calls_epoll:
+            text += f"system calls {calls_uring:.2f} vs {calls_epoll:.2f} = {calls_uring / calls_epoll:.2f}×"
+        else:
+            text += "system calls not counted: " + "; ".join(
+                f"{name}: {(r.get('syscall_run') or {}).get('problem') or 'no count'}"
+                for name, r in ((URING, uring), (EPOLL_ET, epoll)) if median(r, "syscalls_per_request") is None)
+        goals.append(Goal(what, text))
+    return goals
+
+
+def goals(run):
+    return [goal_floor_cpu(run), goal_pipeline(run)] + goals_c10k(run) + goals_uring(run)
+
 
 def markdown_table(header, rows):
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -483,10 +708,21 @@ def failures(run):
     return [r for r in run.records if r["status"] in ("failed", "errors")]
 
 
+def skipped(run):
+    """[(server, reason, points)] of the servers that could not run here, and said why."""
+    out = {}
+    for r in run.records:
+        if r["status"] == "skipped":
+            out.setdefault((r["server"], r.get("reason") or ""), []).append(f"{r['scenario']} {r['point']}")
+    return [(server, reason, points) for (server, reason), points in out.items()]
+
+
 def sections(run):
     """[(title, header, rows, lines under the table)] in the report's order."""
     header, rows, notes = summary_table(run)
     out = [("Summary", header, rows, notes + [READING_NOTE])]
+    out.append(("Goals: the event servers against the floor and nginx",
+                ["goal", "measured in this run", "target", "verdict"], [g.row() for g in goals(run)], [GOALS_NOTE]))
     header, rows, notes = family_table(run)
     if rows:
         line = thread_fork_line(run)
@@ -511,6 +747,9 @@ def write_reports(run, drawn, problems):
             md += [f"### {title}", "", f"![{title}]({plot}.png)", ""]
     for problem in problems:
         md.append(f"- plot not drawn: {problem}")
+    if skipped(run):
+        md += ["", "## Skipped: the server cannot run here", ""]
+        md += [f"- **{server}** ({', '.join(points)}): {reason}" for server, reason, points in skipped(run)]
     bad = failures(run)
     if bad:
         md += ["", "## Failures and errors", ""]
@@ -541,6 +780,11 @@ def write_reports(run, drawn, problems):
                 image = base64.b64encode(f.read()).decode()
             parts.append(f"<h3>{html.escape(title)}</h3><img alt='{html.escape(title)}' "
                          f"src='data:image/png;base64,{image}'>")
+    if skipped(run):
+        parts.append("<h2>Skipped: the server cannot run here</h2><ul>")
+        parts += [f"<li><b>{html.escape(server)}</b> ({html.escape(', '.join(points))}): {html.escape(reason)}</li>"
+                  for server, reason, points in skipped(run)]
+        parts.append("</ul>")
     if bad:
         parts.append("<h2>Failures and errors</h2><ul>")
         for r in bad:
@@ -569,6 +813,8 @@ def main(argv):
         else:
             drawn.append(plot)
     write_reports(run, drawn, problems)
+    for goal in goals(run):
+        print(f"goal {goal.line()}", file=sys.stderr)
     print(f"report: {len(drawn)} plots, {run.dir}/report.md and report.html", file=sys.stderr)
     for problem in problems:
         print(f"report: {problem}", file=sys.stderr)

@@ -5,11 +5,13 @@ eval "set terminal " . terminal
 set output output
 # Server names are titles as they are: "prefork:flock" or a "_" must not turn into markup.
 set termoption noenhanced
-# Twelve servers and nginx: twelve distinguishable colours before they repeat (gnuplot has eight).
-array server_colours[12] = ["#9400d3", "#009e73", "#56b4e9", "#e69f00", "#f0e442", "#0072b2", \
-                            "#e51e10", "#000000", "#8c564b", "#ff7f0e", "#7f7f7f", "#17becf"]
-do for [i=1:12] { set linetype i lc rgb server_colours[i] }
-set linetype cycle 12
+# A default run's sixteen server configurations, the floor and nginx: eighteen distinguishable
+# colours before they repeat (gnuplot has eight).
+array server_colours[18] = ["#9400d3", "#009e73", "#56b4e9", "#e69f00", "#f0e442", "#0072b2", \
+                            "#e51e10", "#000000", "#8c564b", "#ff7f0e", "#7f7f7f", "#17becf", \
+                            "#bcbd22", "#e377c2", "#1a9850", "#543005", "#9e9ac8", "#fc8d59"]
+do for [i=1:18] { set linetype i lc rgb server_colours[i] }
+set linetype cycle 18
 set grid lc rgb "#dddddd"
 set key outside right top
 set border 3

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """check_report.py - unit checks of harness/report.py on results made up here, where the right
 answer is known: the "within noise" rule of paired ratios, "–" with a reason for points without a
-figure (and no plotted point for them), the blocking family's table and the thread/fork line.
+figure (and no plotted point for them), the blocking family's table and the thread/fork line, and
+the goals: which event server is best, met and not met at the boundary, the c10k loss, select's
+refusals shown as errors, a skipped or absent server "not measured", io-uring against epoll-et.
 Prints "PASS name" or "FAIL name: why" per check and exits 1 if any failed.
 """
 import json
@@ -100,6 +102,106 @@ def load(doc):
     return report.Run(directory)
 
 
+def goal_run(with_floor=True, uring_measured=False, floor_cpu=(6.0, 6.0, 6.0)):
+    """floor and nginx (reference), epoll-lt, epoll-et, select and io-uring (event). epoll-et has the
+    lowest CPU per request, so it is the best; io-uring is skipped unless uring_measured."""
+    families = {"epoll-lt": "event", "epoll-et": "event", "select": "event", "io-uring": "event",
+                "floor": "reference", "nginx": "reference"}
+    if not with_floor:
+        del families["floor"]
+
+    def point(server, scenario, label, x, values, key="requests_per_s", status="ok", **extra):
+        reps = [rep(i + 1, **({"requests_per_s": 50000} | v)) for i, v in enumerate(values)]
+        return measured(server, families[server], scenario, label, x, status, reps, **extra)
+
+    cpu = lambda *values: [{"server_cpu_us_per_request": v} for v in values]  # noqa: E731
+    records = [
+        point("epoll-lt", "plaintext", "c=64", 64, cpu(6.6, 6.6, 6.6)),
+        point("epoll-et", "plaintext", "c=64", 64, cpu(6.3, 6.2, 6.4)),
+        point("select", "plaintext", "c=64", 64, cpu(7.0, 7.0, 7.0)),
+        point("nginx", "plaintext", "c=64", 64, cpu(8.0, 8.0, 8.0)),
+        point("epoll-lt", "pipeline", "c=64", 64, [{"requests_per_s": 400000, "server_cpu_us_per_request": 0.6}] * 3),
+        point("epoll-et", "pipeline", "c=64", 64, [{"requests_per_s": v, "server_cpu_us_per_request": 0.5}
+                                                   for v in (490000, 560000, 600000)]),
+        point("nginx", "pipeline", "c=64", 64, [{"requests_per_s": v} for v in (100000, 110000, 120000)]),
+        point("epoll-lt", "c10k", "idle=0", 0, [{"requests_per_s": 100000}] * 3),
+        point("epoll-lt", "c10k", "idle=10000", 10000, [{"requests_per_s": v} for v in (96000, 94000, 97000)]),
+        point("select", "c10k", "idle=0", 0, [{"requests_per_s": 100000, "server_cpu_us_per_request": 6.0}] * 3),
+        point("select", "c10k", "idle=1000", 1000, [{"requests_per_s": 90000, "server_cpu_us_per_request": 7.5}] * 3),
+        point("select", "c10k", "idle=10000", 10000,
+              [{"requests_per_s": 0.0, "responses_in_window": 0, "connections_served": 0, "errors": 500,
+                "error_classes": {"status": 500}, "idle_established": 10000, "idle_open_at_end": 1010,
+                "idle_closed_by_peer": 8990}] * 3, status="errors", reason="no response arrived"),
+    ]
+    if with_floor:
+        records.append(point("floor", "plaintext", "c=64", 64, cpu(*floor_cpu)))
+    if uring_measured:
+        records.append(point("io-uring", "plaintext", "c=64", 64, cpu(6.0, 6.0, 6.0),
+                             median_extra={"syscalls_per_request": 0.55}))
+        records.append(point("epoll-et", "plaintext", "c=64", 64, cpu(6.7, 6.7, 6.7),
+                             median_extra={"syscalls_per_request": 2.4}))
+        records = [r for r in records if not (r["server"] == "epoll-et" and r["scenario"] == "plaintext"
+                                              and r["reps"][0]["server_cpu_us_per_request"] == 6.3)]
+    else:
+        for scenario, label, x in (("plaintext", "c=64", 64), ("pipeline", "c=64", 64), ("c10k", "idle=0", 0)):
+            records.append({"server": "io-uring", "family": "event", "scenario": scenario, "point": label, "x": x,
+                            "route": "/", "status": "skipped", "reason": "io_uring disabled"})
+    return {"schema": report.SCHEMA, "environment": {}, "settings": {
+        "servers": list(families), "server_configs": {s: {"family": f} for s, f in families.items()}},
+        "records": records}
+
+
+def goal_checks():
+    goals = {g.what.split(":")[0]: g for g in report.goals(load(goal_run()))}
+    a = goals["(a) keep-alive plaintext c=64"]
+    check("goal (a): the event server with the lowest CPU per request, paired with the floor",
+          a.measured == "epoll-et 6.30 µs ÷ floor 6.00 µs = 1.05× (1.03–1.07)" and a.verdict == "met", a.line())
+    b = goals["(b) pipeline c=64 -P 16"]
+    check("goal (b): at the target exactly is met",
+          b.measured == "epoll-et 560,000 req/s ÷ nginx 110,000 req/s = 5.00× (4.90–5.09)" and b.verdict == "met",
+          b.line())
+    c = {g.what: g for g in report.goals_c10k(load(goal_run()))}
+    lt = c["(c) epoll-lt: c10k requests/s lost at idle=10000 against idle=0"]
+    check("goal (c): loss from paired repetitions",
+          lt.measured == "100,000 → 96,000 req/s: loss 4.0 % (3.0–6.0 %)" and lt.verdict == "met", lt.line())
+    sel = c["(c) select: c10k requests/s lost at idle=10000 against idle=0"]
+    check("goal (c): select's refusals are shown as errors and closed connections, without a verdict",
+          sel.measured.startswith("100,000 → 0 req/s: loss 100.0 % (100.0–100.0 %); at idle=10000: errors status 1,500")
+          and "1,010 of 10,000 established still open at the end, 8,990 closed by the server" in sel.measured
+          and sel.verdict == "–" and sel.target == "–", sel.line())
+    rise = c["(c) select: c10k server CPU µs/request as idle connections grow"]
+    check("goal (c): select's CPU per request by idle count",
+          rise.measured.startswith("µs/request 6.00 at idle=0, 7.50 at idle=1000, – at idle=10000; "
+                                   "idle=10000 ÷ idle=0: – (select: no response arrived"), rise.line())
+    uring = c["(c) io-uring: c10k requests/s lost at idle=10000 against idle=0"]
+    et = c["(c) epoll-et: c10k requests/s lost at idle=10000 against idle=0"]
+    libuv = c["(c) libuv: c10k requests/s lost at idle=10000 against idle=0"]
+    check("goal (c): skipped, unmeasured and absent servers are not measured, with why",
+          uring.measured == "not measured: io-uring: skipped: io_uring disabled" and uring.verdict == "not measured"
+          and et.measured == "not measured: epoll-et has no c10k idle=0 in this run"
+          and libuv.measured == "not measured: libuv not in this run" and "(c) poll: c10k requests/s lost at "
+          "idle=10000 against idle=0" in c, [uring.line(), et.line(), libuv.line()])
+    d = goals["(d) io-uring ÷ epoll-et, plaintext c=64"]
+    check("goal (d): a skipped io-uring is not measured", d.measured == "not measured: io-uring: skipped: io_uring "
+          "disabled" and d.verdict == "not measured", d.line())
+
+    goals = {g.what.split(":")[0]: g for g in report.goals(load(goal_run(with_floor=False, uring_measured=True)))}
+    a = goals["(a) keep-alive plaintext c=64"]
+    check("goal (a): without the floor, not measured", a.measured == "not measured: floor not in this run"
+          and a.verdict == "not measured", a.line())
+    d = goals["(d) io-uring ÷ epoll-et, plaintext c=64"]
+    check("goal (d): CPU per request paired, system calls per request side by side",
+          d.measured == "CPU 6.00 vs 6.70 µs = 0.90× (0.90–0.90); system calls 0.55 vs 2.40 = 0.23×", d.line())
+    # epoll-et's repetitions over 1.06: every paired ratio is 1.06, just above the target.
+    a = report.goal_floor_cpu(load(goal_run(floor_cpu=(6.3 / 1.06, 6.2 / 1.06, 6.4 / 1.06))))
+    check("goal (a): just above the target is not met", a.verdict == "not met" and a.measured.endswith(
+        "= 1.06× (1.06–1.06)"), a.line())
+    failed = {"server": "epoll-et", "family": "event", "scenario": "plaintext", "point": "c=64", "x": 64,
+              "route": "/", "status": "skipped", "reason": "io_uring disabled"}
+    check("a skipped point reads – with its message", report.missing_reason(failed) == "skipped: io_uring disabled",
+          report.missing_reason(failed))
+
+
 def main():
     # The "within noise" rule: a range of paired ratios that contains 1.0.
     check("ratio whose range contains 1.0 is within noise",
@@ -157,6 +259,7 @@ def main():
     check("thread/fork line absent when fork-per-conn was not measured",
           report.thread_fork_line(load(made_up_run(with_fork=False))) is None)
 
+    goal_checks()
     print(f"{checks - failures} passed, {failures} failed")
     return 1 if failures else 0
 

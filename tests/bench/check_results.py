@@ -188,7 +188,7 @@ def check_run(run_dir, expectations, min_plots, families=(), cpu_source=None):
                         problem(f"{raw}: schema {raw_doc.get('schema')!r}")
                 except (OSError, ValueError) as e:
                     problem(f"{where}: raw file {raw}: {e}")
-        if status in ("failed", "not_applicable", "errors"):
+        if status in ("failed", "not_applicable", "errors", "skipped"):
             if not isinstance(record.get("reason"), str) or not record["reason"]:
                 problem(f"{where}: a {status} record without a reason")
         elif status != "ok":

@@ -2,7 +2,9 @@
 # Tests of the benchmark harness (make bench): a tiny real run checked field by field, a run in
 # which one server cannot start, one in which a server dies, the blocking family's table from a
 # servers file of its own, each source of server CPU time, the report's formatting rules, bad
-# arguments, redrawing the plots, Ctrl-C, and that no cgroup of a run outlives it. Every step is
+# arguments, redrawing the plots, Ctrl-C, and that no cgroup of a run outlives it; bin/floor's own
+# cases (tests/bench/check_floor.py, also on its ASan+UBSan build) and the report's goals from a
+# small real run of floor, epoll-lt and nginx beside a server that cannot run here. Every step is
 # bounded by `timeout`. Ends with "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -14,6 +16,25 @@ trap 'rm -rf "$work"' EXIT
 
 pass() { echo "PASS $1"; passed=$((passed + 1)); }
 fail() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
+
+# sub_checks LABEL COMMAND...: runs a checker that prints "PASS name" / "FAIL name: why" lines and
+# counts each as a case of this suite, named "LABEL: name". A checker that fails without a FAIL
+# line (it crashed, or timed out) is one failure more.
+sub_checks() {
+    local label=$1 line out status before=$failed
+    shift
+    out=$("$@" 2>&1)
+    status=$?
+    while IFS= read -r line; do
+        case $line in
+        "PASS "*) pass "$label: ${line#PASS }" ;;
+        "FAIL "*) echo "FAIL $label: ${line#FAIL }"; failed=$((failed + 1)) ;;
+        esac
+    done <<<"$out"
+    if ((status != 0 && failed == before)); then
+        fail "$label" "exit status $status: $(tail -3 <<<"$out" | tr '\n' ' ')"
+    fi
+}
 
 bench() { timeout 120 python3 harness/bench.py "$@"; }
 
@@ -224,6 +245,53 @@ if timeout 60 python3 tests/bench/check_report.py >"$work/report.check" 2>&1; th
     pass "report_formatting ($(tail -1 "$work/report.check"))"
 else
     fail "report_formatting" "$(grep '^FAIL' "$work/report.check" | head -3)"
+fi
+
+# 2f. bin/floor, the reference responder: every case of check_floor.py, on the build the bench runs
+# and on an AddressSanitizer + UndefinedBehaviorSanitizer build (an over-read while counting heads
+# split across reads would show there).
+if [[ -x bin/floor ]]; then
+    sub_checks "floor" timeout 90 python3 tests/bench/check_floor.py bin/floor bin/loadgen
+else
+    fail "floor" "bin/floor is not built (make all builds it)"
+fi
+if timeout 120 make -s --no-print-directory SANITIZE=address,undefined build/san-address-undefined/bin/floor \
+    >"$work/floor-asan.log" 2>&1; then
+    TEST_TIMEOUT_SCALE=3 sub_checks "floor (ASan+UBSan)" timeout 180 python3 tests/bench/check_floor.py \
+        build/san-address-undefined/bin/floor bin/loadgen
+else
+    fail "floor (ASan+UBSan)" "cannot build it: $(tail -3 "$work/floor-asan.log")"
+fi
+
+# 2g. The floor runs by default, as a reference row just before nginx.
+listed=$(timeout 20 python3 harness/bench.py --list | sed -n 's/^servers: *//p')
+if [[ " $listed " == *" floor nginx " ]]; then
+    pass "floor_runs_by_default_beside_nginx"
+else
+    fail "floor_runs_by_default_beside_nginx" "default servers: $listed"
+fi
+
+# 2h. The goals, from a small real run: floor, epoll-lt, nginx (when installed) and, under the name
+# io-uring, a server that exits with status 1 and a message (skipped, not failed). check_goals.py
+# recomputes every ratio printed from results.json.
+printf '%s\n' "plaintext c=64 64 / -c 64" "pipeline c=64 64 / -c 64 -P 16" "c10k idle=0 0 / -c 16 --idle 0" \
+    "c10k idle=300 300 / -c 16 --idle 300" "cpu c=4 4 /cpu/50 -c 4" >"$work/goals.txt"
+goal_servers="floor epoll-lt io-uring"
+if command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]]; then goal_servers+=" nginx"; fi
+unsupported=$(tests/bench/unsupported_server.sh 2>&1)
+if bench --server-bin io-uring="$PWD/tests/bench/unsupported_server.sh" --servers "$goal_servers" \
+    --scenarios-file "$work/goals.txt" --reps 2 --duration 0.25 --warmup 0.05 --no-perf --out "$work/goals" \
+    >"$work/goals.log" 2>&1; then
+    sub_checks "goals" timeout 30 python3 tests/bench/check_goals.py "$work/goals" "$work/goals.log" "$unsupported"
+    if python3 tests/bench/check_results.py "$work/goals" --expect io-uring:plaintext:skipped \
+        --expect floor:cpu:not_applicable --expect floor:c10k:ok --family floor:reference --family io-uring:event \
+        >"$work/goals.check" 2>&1; then
+        pass "goals_run_schema"
+    else
+        fail "goals_run_schema" "$(head -5 "$work/goals.check")"
+    fi
+else
+    fail "goals" "bench.py failed: $(tail -3 "$work/goals.log")"
 fi
 
 # 3. Bad arguments: usage and exit status 2.
