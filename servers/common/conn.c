@@ -188,8 +188,10 @@ enum conn_read_result conn_on_readable(struct conn *conn)
         conn_received(conn, read_buffer, (size_t)n);
     flush_output(conn);
     conn_stage_end(conn);
-    /* A short read of a stream socket emptied its receive queue (epoll(7)). */
-    return (size_t)n == room ? CONN_MAY_HAVE_MORE : CONN_DRAINED;
+    /* Not drained until a read says EAGAIN: a short read emptied the bytes, but the client's end
+     * of input (FIN) may be queued behind them, and an edge-triggered loop gets no new event for
+     * it if it came before the last one was reported. */
+    return CONN_MAY_HAVE_MORE;
 }
 
 void conn_on_writable(struct conn *conn)

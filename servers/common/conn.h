@@ -143,8 +143,8 @@ void conn_input_added(struct conn *conn, size_t len);
 /* --- the readiness driver (conn.c): recv and send on a socket that is ready ------------------- */
 
 enum conn_read_result {
-    CONN_DRAINED,  /* nothing more to read now: EAGAIN, a short read, end of input, or an error */
-    CONN_MAY_HAVE_MORE, /* the read filled its buffer, or reading is paused: more may be waiting */
+    CONN_DRAINED,  /* nothing more to read now: EAGAIN, end of input, or an error */
+    CONN_MAY_HAVE_MORE, /* the read got bytes, or reading is paused: more may be waiting */
 };
 
 /* Reads once and answers every complete request read, with one write of all the responses. An
