@@ -3,8 +3,7 @@
 # `make SANITIZE=address,undefined` (or thread) builds into build/san-*/ instead.
 
 # Every server; the conformance suite and the benchmark harness discover servers from this list.
-SERVERS := iterative epoll-lt fork-per-conn prefork prefork-fdpass thread-per-conn thread-pool prethread \
-           select poll epoll-et libuv io-uring
+SERVERS := iterative epoll-lt fork-per-conn prefork prefork-fdpass thread-per-conn thread-pool prethread select poll epoll-et libuv io-uring
 # Servers with threads, which also get a ThreadSanitizer build in `make test`.
 THREADED_SERVERS := thread-per-conn thread-pool prethread
 # Servers that serve one connection at a time; the conformance suite skips its concurrency cases.
