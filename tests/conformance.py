@@ -1795,22 +1795,12 @@ class Target:
 
 # Cases that fail at times for a known, open reason in the ASan build only; reported as SKIP with
 # the reason, never passed. Each entry is a defect to fix, not a licence.
-KNOWN_FLAKY_SANITIZED = {
-    ("prethread", "emfile_shedding"):
-        "known flaky under ASan (also before the conn.c split, d97351b): with 128 threads blocked "
-        "in accept at a 64-descriptor limit, an accepted connection is sometimes closed unanswered; "
-        "open in issue 11's note",
-}
-
-
 def run_case(target, c):
     name = target.paradigm
     if c.concurrent and name in SERIAL:
         return Result("SKIP", target.label, c.name, message=c.concurrent)
     if c.bounded and name in BOUNDED:
         return Result("SKIP", target.label, c.name, message=c.bounded)
-    if (name, c.name) in KNOWN_FLAKY_SANITIZED and "/san-address" in target.binary:
-        return Result("SKIP", target.label, c.name, message=KNOWN_FLAKY_SANITIZED[(name, c.name)])
     start = now()
     limit = c.limit * LIMIT_SCALE
     ctx = Ctx(target.binary, name, limit)

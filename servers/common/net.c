@@ -7,7 +7,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -20,9 +20,27 @@
 #include "stats.h"
 
 /* A descriptor kept open only to be given up when accept fails with EMFILE (the trick of
- * libev and libuv); the mutex keeps two threads from sharing one reserve. */
-static int reserve_fd = -1;
-static pthread_mutex_t reserve_lock = PTHREAD_MUTEX_INITIALIZER;
+ * libev and libuv). Acceptors on many threads share it without a lock: a thread takes it with an
+ * exchange, so only one holds it at a time, and -1 means it is in use or lost (see
+ * restore_reserve). */
+static atomic_int reserve_fd = -1;
+
+/* Threads inside a blocking accept. Linux gives each its descriptor slot before it waits, so with
+ * more blocking acceptors than free slots the surplus ones fail with EMFILE while the others wait
+ * in slots of their own: a connection then pending is theirs to take, not to be shed. */
+static atomic_int blocking_acceptors;
+
+/* Opens a reserve unless one is there; false when the process is out of descriptors. */
+static bool put_reserve(void)
+{
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    int none = -1;
+    if (!atomic_compare_exchange_strong(&reserve_fd, &none, fd))
+        close(fd);
+    return true;
+}
 
 static void set_socket_option(int fd, int level, int name, int value, const char *what)
 {
@@ -82,10 +100,8 @@ int net_listen(bool reuse_port, bool nonblocking)
     if (!nonblocking)
         net_set_tick_timeouts(fd);
 
-    pthread_mutex_lock(&reserve_lock);
-    if (reserve_fd < 0 && (reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
+    if (!put_reserve())
         die("open(/dev/null): %m");
-    pthread_mutex_unlock(&reserve_lock);
     return fd;
 }
 
@@ -112,41 +128,48 @@ void net_announce(int listen_fd)
         die("cannot write the ready line: %m");
 }
 
+/* With many blocking acceptors, another one can take the slot the reserve gave up, between the
+ * close and the shedding accept: it then holds the slot while it blocks, or serves a connection in
+ * it, and the reserve cannot be opened again. Every shed after that would fail, and connections
+ * would wait in the queue, neither served nor refused, for as long as every slot stays in use. So
+ * an acceptor that returns while the reserve is missing puts it back: into a free slot if there
+ * is one, else into the slot of the connection it just took, which is then shed (it was over the
+ * limit the reserve stands for). Returns the descriptor to serve, or -1. */
+static int restore_reserve(int accepted_fd)
+{
+    if (put_reserve() || accepted_fd < 0)
+        return accepted_fd;
+    close(accepted_fd);
+    stats_add(STAT_SHED, 1);
+    put_reserve();
+    return -1;
+}
+
 /* Out of descriptors (EMFILE): free the reserve, take the pending connection with it, close it.
  * Linux reports EMFILE before it looks at the queue, so a blocking acceptor first waits (a tick
- * at most, and without the lock) for a connection to be pending: otherwise it would spin, or hold
- * the reserve while other acceptors queue behind it. By then a descriptor may have come free, so
- * it tries a plain accept first, and returns that connection to be served. A stopping server
- * sheds nothing more, so acceptors waiting for the lock are not kept a tick each. */
+ * at most) for a connection to be pending: otherwise it would spin. By then a descriptor may have
+ * come free, so it tries a plain accept first, and returns that connection to be served. A
+ * stopping server sheds nothing more. */
 static int accept_at_limit(int listen_fd, bool nonblocking)
 {
     struct pollfd pending = {.fd = listen_fd, .events = POLLIN};
-    if (poll(&pending, 1, nonblocking ? 0 : NET_TICK_MS) <= 0)
+    if (poll(&pending, 1, nonblocking ? 0 : NET_TICK_MS) <= 0 || server_stopping)
         return -1;
-    int flags = SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0);
-    bool shed = false;
-    pthread_mutex_lock(&reserve_lock);
-    int fd = -1;
-    if (!server_stopping && (fd = accept4(listen_fd, NULL, NULL, flags)) < 0 &&
-        (errno == EMFILE || errno == ENFILE)) {
-        /* Another acceptor may have taken the slot the reserve freed last time; try again. */
-        if (reserve_fd < 0)
-            reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (reserve_fd >= 0) {
-            close(reserve_fd);
-            int refused = accept(listen_fd, NULL, NULL);
-            if (refused >= 0) {
-                close(refused);
-                stats_add(STAT_SHED, 1);
-                shed = true;
-            }
-            reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        }
-    }
-    pthread_mutex_unlock(&reserve_lock);
-    if (fd >= 0) {
-        stats_add(STAT_ACCEPTED, 1);
+    int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0));
+    if (fd >= 0 || (errno != EMFILE && errno != ENFILE))
         return fd;
+    bool shed = false;
+    int reserve = atomic_load(&blocking_acceptors) > 0 ? -1 : atomic_exchange(&reserve_fd, -1);
+    if (reserve >= 0) {
+        close(reserve);
+        /* Blocking, for a tick at most, if another acceptor took the connection poll saw. */
+        int refused = accept(listen_fd, NULL, NULL);
+        if (refused >= 0) {
+            close(refused);
+            stats_add(STAT_SHED, 1);
+            shed = true;
+        }
+        put_reserve();
     }
     /* Nothing could be shed: wait rather than spin on a socket that stays readable. */
     if (!shed && !nonblocking)
@@ -156,11 +179,27 @@ static int accept_at_limit(int listen_fd, bool nonblocking)
 
 int net_accept(int listen_fd, bool nonblocking)
 {
+    if (!nonblocking)
+        atomic_fetch_add(&blocking_acceptors, 1);
     int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0));
+    int accept_errno = errno;
+    if (!nonblocking)
+        atomic_fetch_sub(&blocking_acceptors, 1);
+    if (fd < 0 && (accept_errno == EMFILE || accept_errno == ENFILE)) {
+        fd = accept_at_limit(listen_fd, nonblocking);
+        accept_errno = EAGAIN; /* shed, or nothing to shed: not an error */
+    }
+    if (atomic_load(&reserve_fd) < 0) {
+        bool had_connection = fd >= 0;
+        fd = restore_reserve(fd);
+        if (had_connection && fd < 0)
+            return -1;
+    }
     if (fd >= 0) {
         stats_add(STAT_ACCEPTED, 1);
         return fd;
     }
+    errno = accept_errno;
     switch (errno) {
     case EAGAIN:
     case EINTR:
@@ -168,9 +207,6 @@ int net_accept(int listen_fd, bool nonblocking)
     case EPROTO:
     case EPERM: /* a firewall refused it */
         return -1;
-    case EMFILE:
-    case ENFILE:
-        return accept_at_limit(listen_fd, nonblocking);
     case ENOBUFS:
     case ENOMEM:
         log_error("accept: %m");
