@@ -72,15 +72,10 @@ static void accept_clients(int listen_fd)
         int fd = net_accept(listen_fd, true);
         if (fd < 0)
             return;
-        struct conn *conn = malloc(sizeof *conn);
-        struct epoll_event event = {.events = EPOLLIN | EPOLLOUT | EPOLLET, .data.fd = fd};
-        if (conn == NULL || !conn_table_put(&clients, fd, conn)) {
-            stats_add(STAT_DROPPED, 1);
-            free(conn);
-            close(fd);
+        struct conn *conn = conn_table_add(&clients, fd, sizeof *conn);
+        if (conn == NULL)
             continue;
-        }
-        conn_init(conn, fd);
+        struct epoll_event event = {.events = EPOLLIN | EPOLLOUT | EPOLLET, .data.fd = fd};
         if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event) != 0) {
             conn_dropped(conn);
             close_client(conn);

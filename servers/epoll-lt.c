@@ -66,16 +66,11 @@ static void accept_clients(int listen_fd)
         int fd = net_accept(listen_fd, true);
         if (fd < 0)
             return;
-        struct client *client = malloc(sizeof *client);
-        struct epoll_event event = {.events = EPOLLIN, .data.fd = fd};
-        if (client == NULL || !conn_table_put(&clients, fd, &client->conn)) {
-            stats_add(STAT_DROPPED, 1);
-            free(client);
-            close(fd);
+        struct client *client = conn_table_add(&clients, fd, sizeof *client);
+        if (client == NULL)
             continue;
-        }
-        conn_init(&client->conn, fd);
         client->events = EPOLLIN;
+        struct epoll_event event = {.events = EPOLLIN, .data.fd = fd};
         if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event) != 0) {
             conn_dropped(&client->conn);
             close_client(&client->conn);

@@ -16,7 +16,6 @@
  * See docs/io-uring.md. */
 #include <errno.h>
 #include <liburing.h>
-#include <malloc.h>
 #include <poll.h>
 #include <stdalign.h>
 #include <stddef.h>
@@ -61,7 +60,6 @@ struct client {
     bool sending;    /* a send is in flight */
     bool pausing;    /* the recv is being cancelled: the core wants no input for now */
     bool ending;     /* everything on the socket is being cancelled: the connection is done */
-    bool eof_held;   /* the client's end of input, not yet told to a core that wants no input */
     uint8_t cancels; /* cancellations in flight */
     /* The send in flight: the kernel reads these until it completes. */
     struct iovec parts[CONN_OUTPUT_PARTS];
@@ -281,10 +279,6 @@ static void close_conn(struct conn *conn)
 static void settle(struct client *client)
 {
     struct conn *conn = &client->conn;
-    if (client->eof_held && conn_wants_read(conn)) {
-        client->eof_held = false;
-        conn_received_eof(conn);
-    }
     if (!client->sending && conn_wants_write(conn))
         start_send(client);
     if (conn->shutdown_due && !client->sending) {
@@ -300,7 +294,7 @@ static void settle(struct client *client)
         return;
     }
     bool wants_read = conn_wants_read(conn);
-    if (wants_read && !client->receiving && !client->eof_held)
+    if (wants_read && !client->receiving)
         start_recv(client);
     else if (!wants_read && client->receiving && !client->pausing)
         start_pause(client);
@@ -313,18 +307,9 @@ static void settle_conn(struct conn *conn)
 
 static void add_client(int fd)
 {
-    struct client *client = malloc(sizeof *client);
-    if (client == NULL || !conn_table_put(&clients, fd, &client->conn)) {
-        struct conn dropped; /* counted like any connection the server has no room for */
-        conn_init(&dropped, fd);
-        conn_dropped(&dropped);
-        free(client);
-        if (close(fd) != 0)
-            log_error("close: %m");
+    struct client *client = conn_table_add(&clients, fd, sizeof *client);
+    if (client == NULL)
         return;
-    }
-    *client = (struct client){0};
-    conn_init(&client->conn, fd);
     settle(client);
 }
 
@@ -375,12 +360,8 @@ static void received(struct client *client, const struct io_uring_cqe *cqe)
         buffer = buffers + (size_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT) * BUFFER_SIZE;
     if (cqe->res > 0)
         conn_received(&client->conn, buffer, (size_t)cqe->res);
-    else if (cqe->res == 0 && conn_wants_read(&client->conn))
-        conn_received_eof(&client->conn);
     else if (cqe->res == 0)
-        /* The recv was still armed while the core held requests back, and it drops what it holds
-         * at the end of input: it learns of it when it wants input again, as a readiness loop would. */
-        client->eof_held = true;
+        conn_received_eof(&client->conn); /* requests it holds back are still answered */
     else if (cqe->res != -ENOBUFS && cqe->res != -ECANCELED)
         conn_failed(&client->conn, -cqe->res);
     /* ENOBUFS: the recvs of this batch took every buffer. All are back in the ring by the end of
@@ -425,11 +406,6 @@ static void complete(const struct io_uring_cqe *cqe)
 int main(int argc, char **argv)
 {
     options_parse(argc, argv, &(struct paradigm){.name = "io-uring"});
-    /* Every response waits in a chunk of the core's own (16 KiB at least) until its send completes,
-     * so a batch of 64 completions frees about 1 MiB at once. glibc would hand that back to the
-     * kernel (brk) and fault it in again on the next batch: 22 % of the server's CPU here. Keep it.
-     * The result is not checked: where this fails (a sanitizer's allocator) only speed is lost. */
-    (void)mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
     signals_install();
     stats_init();
     setup_ring();

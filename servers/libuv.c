@@ -215,15 +215,9 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 
 static void accept_client(int fd)
 {
-    struct client *client = malloc(sizeof *client);
-    if (client == NULL || !conn_table_put(&clients, fd, &client->conn)) {
-        stats_add(STAT_DROPPED, 1);
-        free(client);
-        close(fd);
+    struct client *client = conn_table_add(&clients, fd, sizeof *client);
+    if (client == NULL)
         return;
-    }
-    conn_init(&client->conn, fd);
-    client->writing = client->reading = false;
     int err = uv_tcp_init(&loop, &client->tcp);
     if (err != 0)
         die("uv_tcp_init: %s", uv_strerror(err)); /* it makes no system call: a bug if it fails */

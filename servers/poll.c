@@ -85,15 +85,8 @@ static void accept_clients(int listen_fd)
         int fd = net_accept(listen_fd, true);
         if (fd < 0)
             return;
-        struct client *client = malloc(sizeof *client);
-        if (client == NULL || !conn_table_put(&clients, fd, &client->conn)) {
-            stats_add(STAT_DROPPED, 1);
-            free(client);
-            close(fd);
-            continue;
-        }
-        conn_init(&client->conn, fd);
-        if (!watch(client)) {
+        struct client *client = conn_table_add(&clients, fd, sizeof *client);
+        if (client != NULL && !watch(client)) {
             conn_table_remove(&clients, fd);
             conn_dropped(&client->conn);
             conn_release(&client->conn);

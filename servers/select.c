@@ -56,14 +56,7 @@ static void accept_clients(int listen_fd)
             conn_refuse(fd, 503); /* FD_SET would write past the end of the bitmap */
             continue;
         }
-        struct conn *conn = malloc(sizeof *conn);
-        if (conn == NULL || !conn_table_put(&clients, fd, conn)) {
-            stats_add(STAT_DROPPED, 1);
-            free(conn);
-            close(fd);
-            continue;
-        }
-        conn_init(conn, fd);
+        conn_table_add(&clients, fd, sizeof(struct conn)); /* NULL: dropped, and counted */
     }
 }
 

@@ -89,7 +89,8 @@ static void test_pipelined_in_one_output(void)
     int count = conn_output(&conn, parts, CONN_OUTPUT_PARTS);
     char out[65536];
     size_t out_len = peek_output(&conn, out, sizeof out);
-    check(count == 1 && count_of(out, out_len, "HTTP/1.1 200 OK") == 16, "pipelined_16_in_one_part",
+    /* One send takes them all: the parts fit one sendmsg (a chain of chunks that doubles from 1 KiB). */
+    check(count <= 2 && count_of(out, out_len, "HTTP/1.1 200 OK") == 16, "pipelined_16_in_one_send",
           "%d parts, %d responses", count, count_of(out, out_len, "HTTP/1.1 200 OK"));
     drain(&conn, NULL, 0);
     check(!conn_wants_write(&conn) && conn_wants_read(&conn) && !conn_is_done(&conn),
@@ -209,6 +210,31 @@ static void test_eof_owes_answers(void)
     conn_free(&conn);
 }
 
+/* The FIN arrives while requests wait behind a large response (a completion server's recv was
+ * still armed): every complete one is answered, the partial one at the end is dropped. */
+static void test_eof_keeps_held_requests(void)
+{
+    struct conn conn;
+    conn_init(&conn, -1);
+    const char requests[] = "GET /bytes/100000 HTTP/1.1\r\nHost: t\r\n\r\n"
+                            "GET / HTTP/1.1\r\nHost: t\r\n\r\n"
+                            "GET /bytes/5 HTTP/1.1\r\nHost: t\r\n\r\n"
+                            "GET / HT";
+    conn_received(&conn, requests, sizeof requests - 1);
+    bool held = !conn_wants_read(&conn) && conn.in_len > 0;
+    conn_received_eof(&conn);
+    bool still_owed = !conn_is_done(&conn) && conn_wants_write(&conn) && !conn_wants_read(&conn);
+    char *out = malloc(1 << 20);
+    size_t out_len = drain(&conn, out, 1 << 20);
+    int responses = count_of(out, out_len, "HTTP/1.1 200 OK");
+    bool in_order = out_len > 5 && memcmp(out + out_len - 5, "abcde", 5) == 0;
+    check(held && still_owed && responses == 3 && in_order && conn_is_done(&conn) && conn.in_len == 0,
+          "eof_keeps_held_requests", "held %d owed %d, %d responses, in order %d, state %d",
+          held, still_owed, responses, in_order, conn.state);
+    free(out);
+    conn_free(&conn);
+}
+
 static void test_header_deadline_queues_408(void)
 {
     struct conn conn;
@@ -313,6 +339,7 @@ int main(void)
     test_large_body_streams();
     test_error_closes_with_linger();
     test_eof_owes_answers();
+    test_eof_keeps_held_requests();
     test_header_deadline_queues_408();
     test_send_deadline_without_any_completion();
     test_offload_keeps_order();

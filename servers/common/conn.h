@@ -55,6 +55,7 @@ struct conn {
     enum conn_state state;
     bool linger_on_close;      /* CLOSING ends in LINGERING: the client may still be sending */
     bool shutdown_due;         /* LINGERING begins: the driver must shut down our sending side */
+    bool input_ended;          /* the client sent its FIN; held requests are still answered */
 
     /* Input not yet answered: a partial request, or requests held back by back-pressure. Empty
      * (and unallocated) most of the time. */
@@ -87,7 +88,9 @@ void conn_init(struct conn *conn, int fd);
  * now; the rest is kept. Input that comes while the core cannot answer (back-pressure, an
  * offloaded request) is kept and answered later, in order. */
 void conn_received(struct conn *conn, const char *data, size_t len);
-/* The client will send no more: what it asked for so far is still owed to it. */
+/* The client will send no more: what it asked for so far is still owed to it, including complete
+ * requests held back by back-pressure or behind an offloaded one; a partial request is dropped.
+ * The connection is done once the last of those answers has been sent. */
 void conn_received_eof(struct conn *conn);
 /* A read or send failed with this errno: the connection is done; counted. */
 void conn_failed(struct conn *conn, int error);

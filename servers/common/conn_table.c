@@ -3,9 +3,11 @@
 
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "log.h"
+#include "stats.h"
 
 #define SWEEP_INTERVAL_S 1.0
 
@@ -19,7 +21,7 @@ void conn_table_init(struct conn_table *table)
         die("out of memory for %zu connections", cap);
 }
 
-bool conn_table_put(struct conn_table *table, int fd, struct conn *conn)
+static bool put(struct conn_table *table, int fd, struct conn *conn)
 {
     if (fd < 0)
         return false;
@@ -37,6 +39,20 @@ bool conn_table_put(struct conn_table *table, int fd, struct conn *conn)
     table->slots[fd] = conn;
     table->count++;
     return true;
+}
+
+void *conn_table_add(struct conn_table *table, int fd, size_t size)
+{
+    struct conn *conn = calloc(1, size);
+    if (conn == NULL || !put(table, fd, conn)) {
+        stats_add(STAT_DROPPED, 1);
+        free(conn);
+        if (close(fd) != 0)
+            log_error("close: %m");
+        return NULL;
+    }
+    conn_init(conn, fd);
+    return conn;
 }
 
 void conn_table_remove(struct conn_table *table, int fd)

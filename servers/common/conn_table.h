@@ -20,8 +20,11 @@ struct conn_table {
 
 /* Sized for the descriptor limit; dies if that much memory is not there (a start-up failure). */
 void conn_table_init(struct conn_table *table);
-/* False (and nothing stored) if the table cannot grow to hold fd. */
-bool conn_table_put(struct conn_table *table, int fd, struct conn *conn);
+/* A new connection on fd: allocates the server's struct for it (size bytes, with its struct conn
+ * first), starts that struct conn (conn_init) and stores it. NULL when there is no memory or no
+ * room in the table: the descriptor is then closed and the connection counted as dropped. The
+ * rest of the server's struct is zeroed, for the caller to fill. */
+void *conn_table_add(struct conn_table *table, int fd, size_t size);
 static inline struct conn *conn_table_get(const struct conn_table *table, int fd)
 {
     return fd >= 0 && (size_t)fd < table->cap ? table->slots[fd] : NULL;

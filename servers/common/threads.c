@@ -49,6 +49,11 @@ void thread_group_start(struct thread_group *group)
 
 void thread_group_join(struct thread_group *group)
 {
+    /* The stop signal went to one thread; the others may sit in accept until the next tick. Every
+     * one is interrupted now, so a stop does not wait a tick (with 128 threads under a sanitizer
+     * on a loaded machine, ticks and exits together came close to the one-second bound). */
+    for (int index = 0; index < group->count; index++)
+        pthread_kill(group->threads[index], SIGTERM);
     for (int index = 0; index < group->count; index++) {
         /* A thread may be blocked until its connection's next deadline: the stop signal is
          * repeated until it has ended (see serve_blocking.h). */
