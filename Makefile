@@ -27,6 +27,9 @@ WARNINGS := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
             -Wmissing-prototypes -Wpointer-arith -Wvla
 CFLAGS := -std=c11 -O2 -g $(WARNINGS) -D_GNU_SOURCE -pthread -MMD -MP
 LDFLAGS := -pthread
+# For experiments and perfcheck's self-test (-DC10K_INJECT_NS=N: a busy wait per request).
+EXTRA_CFLAGS ?=
+CFLAGS += $(EXTRA_CFLAGS)
 LDLIBS :=
 
 comma := ,
@@ -47,7 +50,7 @@ COMMON_OBJS := $(COMMON_SRCS:%.c=$(OBJ)/%.o)
 SERVER_BINS := $(SERVERS:%=$(BINDIR)/%)
 
 .PHONY: all servers deps test fuzz clean print-servers print-threaded-servers print-serial-servers print-bounded-servers print-conformance print-cflags \
-        bench bench-quick plots
+        bench bench-quick plots perfcheck
 all: servers
 
 servers: $(SERVER_BINS)
@@ -139,6 +142,11 @@ test: deps
 
 bench bench-quick:
 	@./run_all.sh $(if $(filter bench-quick,$@),--quick)
+
+# Base against candidate, side by side: did anything get slower? (docs/perfcheck.md)
+BASE ?= HEAD~1
+perfcheck: deps
+	@python3 harness/perfcheck --base $(BASE) $(PERFCHECK_ARGS)
 
 # Redraws the plots and the report of a finished run from its results.json, measuring nothing.
 RUN ?= results/latest

@@ -935,6 +935,9 @@ class Bench:
         else:
             syscalls = ("perf stat -e raw_syscalls:sys_enter on the server's processes, in a separate short "
                         "run per point, enabled only in loadgen's measured window (--control)")
+        if self.perf_problem is None and args.syscalls_every_rep:
+            syscalls = syscalls.replace("in a separate short run per point", "in every repetition, "
+                                        "while its CPU is measured")
         self.document = {
             "schema": SCHEMA,
             "started_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -1105,7 +1108,8 @@ class Bench:
                         f"rep {rep}/{self.args.reps}  FAILED: server not running  (eta {self.eta()})")
                     continue
                 raw = os.path.join("raw", f"{server.name}-{point.scenario}-{point.label}-rep{rep}.json")
-                measured, problem = self.measure(server, point, run["args"], os.path.join(self.run_dir, raw))
+                measured, problem = self.measure(server, point, run["args"], os.path.join(self.run_dir, raw),
+                                                 count_syscalls=self.args.syscalls_every_rep and self.perf_problem is None)
                 self.runs_done += 1
                 if problem:
                     run["failures"].append(f"rep {rep}: {problem}")
@@ -1145,7 +1149,7 @@ class Bench:
         elif failures:
             extra["reason"] = "; ".join(failures)
         summary = summarize(reps)
-        if self.perf_problem is None and server.alive():
+        if self.perf_problem is None and server.alive() and not self.args.syscalls_every_rep:
             extra["syscall_run"] = self.count_syscalls(server, point, args)
             per_request = extra["syscall_run"]["syscalls_per_request"]
             if per_request is not None:
@@ -1187,7 +1191,7 @@ class Bench:
         warmup = self.args.warmup if warmup is None else warmup
         url = f"http://127.0.0.1:{server.port}{point.route}"
         phase_read, phase_write = os.pipe()
-        command = ["taskset", "-c", self.args.client_cpus, LOADGEN,
+        command = ["taskset", "-c", self.args.client_cpus, self.args.loadgens.get(server.name, LOADGEN),
                    "-t", str(self.args.loadgen_threads), "-d", str(duration),
                    "--warmup", str(warmup), "--timeout", str(self.args.timeout),
                    "--json", raw_path, "--quiet", "--phase-fd", str(phase_write)] + args + [url]
@@ -1464,6 +1468,12 @@ def parse_args(argv):
                         help="how server CPU time is read (default auto: cgroup v1, cgroup v2, else schedstat)")
     parser.add_argument("--out", help="run directory (default results/<UTC time>-<commit>)")
     parser.add_argument("--no-perf", action="store_true", help="do not count system calls with perf")
+    parser.add_argument("--syscalls-every-rep", action="store_true",
+                        help="count system calls in every repetition (perf attached while CPU is measured) "
+                             "instead of one separate run per point: paired figures, for perfcheck")
+    parser.add_argument("--server-loadgen", action="append", default=[], metavar="NAME=PATH",
+                        help="drive server NAME with the load generator at PATH (default bin/loadgen): "
+                             "perfcheck measures two load generators against one server this way")
     parser.add_argument("--no-plots", action="store_true", help="write results.json only")
     parser.add_argument("--list", action="store_true", help="print the servers and scenarios, then exit")
     args = parser.parse_args(argv)
@@ -1481,6 +1491,12 @@ def parse_args(argv):
         if not sep or not name or not path:
             parser.error(f"--server-bin wants NAME=PATH, got {item!r}")
         extra[name] = os.path.abspath(path)
+    args.loadgens = {}
+    for item in args.server_loadgen:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            parser.error(f"--server-loadgen wants NAME=PATH, got {item!r}")
+        args.loadgens[name] = os.path.abspath(path)
     args.default_servers, args.catalogue = server_catalogue(table, makefile_list("print-servers"), extra)
     args.server_list = args.servers.replace(",", " ").split() if args.servers else args.default_servers
     for name in args.server_list:

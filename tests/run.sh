@@ -113,6 +113,8 @@ fi
 if [[ -x tests/bench/run.sh ]]; then
     run_suite "bench harness" tests/bench/run.sh
 fi
+run_suite "perfcheck statistics" python3 tests/test_perfstats.py
+run_suite "perfcheck self-test" python3 tests/perfcheck_selftest.py
 
 echo
 if ((${#failed_suites[@]} > 0)); then

@@ -214,8 +214,24 @@ bool handler_blocks(const struct http_request *request)
     return has_prefix(path, len, "/cpu/", 5) || has_prefix(path, len, "/sleep/", 7);
 }
 
+#ifdef C10K_INJECT_NS
+/* perfcheck's self-test only (make EXTRA_CFLAGS=-DC10K_INJECT_NS=N): a busy wait of N ns per
+ * request, a slowdown of known size that perfcheck must find. Never in a normal build. */
+static void inject_slowdown(void)
+{
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    do
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    while ((now.tv_sec - start.tv_sec) * 1000000000L + (now.tv_nsec - start.tv_nsec) < (long)(C10K_INJECT_NS));
+}
+#endif
+
 void handler_respond(const struct http_request *request, const char *body, struct response *response)
 {
+#ifdef C10K_INJECT_NS
+    inject_slowdown();
+#endif
     *response = (struct response){0};
     const char *query = memchr(request->target, '?', request->target_len);
     size_t path_len = query ? (size_t)(query - request->target) : request->target_len;
