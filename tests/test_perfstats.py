@@ -14,18 +14,13 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
 import perfstats  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import checks  # noqa: E402
+from checks import check  # noqa: E402
+checks.prefix = "perfstats: "
 
-passed = failed = 0
 
 
-def check(ok, name, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"PASS perfstats: {name}")
-    else:
-        failed += 1
-        print(f"FAIL perfstats: {name}: {detail}")
 
 
 def brute_force_p(diffs):
@@ -44,13 +39,13 @@ def main():
         negative_ranks = {8: (8,), 10: (10,), 11: (1, 10)}[t]
         diffs = [(-r if r in negative_ranks else r) * 0.01 for r in range(1, 11)]
         p, n, w_plus = perfstats.wilcoxon_greater(diffs)
-        check(n == 10 and w_plus == 55 - t and abs(p - table_p) < 0.00005, f"table_n10_T{t}",
+        check(f"table_n10_T{t}", n == 10 and w_plus == 55 - t and abs(p - table_p) < 0.00005,
               f"p={p:.5f} n={n} W+={w_plus}, table {table_p}")
     for n in (5, 10, 12):
         p, _, _ = perfstats.wilcoxon_greater([0.01 * (i + 1) for i in range(n)])
-        check(p == 2.0 ** -n, f"all_{n}_positive_is_2^-{n}", f"p={p}")
+        check(f"all_{n}_positive_is_2^-{n}", p == 2.0 ** -n, f"p={p}")
     p, n, _ = perfstats.wilcoxon_greater([0.0, 0.0, 0.01])
-    check(n == 1 and p == 0.5, "zeros_dropped", f"p={p} n={n}")
+    check("zeros_dropped", n == 1 and p == 0.5, f"p={p} n={n}")
     rng = random.Random(20261202)
     worst = 0.0
     for trial in range(40):
@@ -58,22 +53,21 @@ def main():
         # one decimal: plenty of ties among the absolute values
         diffs = [round(rng.gauss(0.2, 1.0), 1) or 0.1 for _ in range(n)]
         worst = max(worst, abs(perfstats.wilcoxon_greater(diffs)[0] - brute_force_p(diffs)))
-    check(worst < 1e-12, "exact_with_ties_matches_enumeration", f"largest difference {worst}")
+    check("exact_with_ties_matches_enumeration", worst < 1e-12, f"largest difference {worst}")
 
     diffs = [0.01 * i for i in range(1, 11)]
     walsh = sorted((diffs[i] + diffs[j]) / 2 for i in range(10) for j in range(i, 10))
     estimate, low, high = perfstats.hodges_lehmann(diffs)
-    check(math.isclose(estimate, 0.055) and low == walsh[8] and high == walsh[46], "hodges_lehmann_n10",
+    check("hodges_lehmann_n10", math.isclose(estimate, 0.055) and low == walsh[8] and high == walsh[46],
           f"estimate {estimate} interval {low}..{high}, expected {walsh[8]}..{walsh[46]}")
     estimate, low, high = perfstats.hodges_lehmann([0.05, 0.07])
-    check(low == 0.05 and high == 0.07, "too_few_pairs_whole_range", f"{low}..{high}")
+    check("too_few_pairs_whole_range", low == 0.05 and high == 0.07, f"{low}..{high}")
     q1, q3 = perfstats.quartiles([1, 2, 3, 4, 5])
-    check((q1, q3) == (2, 4), "quartiles", f"{q1} {q3}")
+    check("quartiles", (q1, q3) == (2, 4), f"{q1} {q3}")
     r = perfstats.log_ratios([10, 10], [11, 9])
-    check(math.isclose(r[0], math.log(1.1)) and math.isclose(r[1], math.log(0.9)), "log_ratios", str(r))
+    check("log_ratios", math.isclose(r[0], math.log(1.1)) and math.isclose(r[1], math.log(0.9)), str(r))
 
-    print(f"{passed} passed, {failed} failed")
-    return 0 if failed == 0 else 1
+    return checks.summary()
 
 
 if __name__ == "__main__":

@@ -25,9 +25,12 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import checks  # noqa: E402
+from checks import check  # noqa: E402
+
 SCALE = float(os.environ.get("TEST_TIMEOUT_SCALE", "1"))
 REQUEST = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
-passed = failed = 0
 
 
 def bound(seconds):
@@ -35,13 +38,8 @@ def bound(seconds):
 
 
 def report(name, problem):
-    global passed, failed
-    if problem is None:
-        passed += 1
-        print(f"PASS {name}")
-    else:
-        failed += 1
-        print(f"FAIL {name}: {problem}")
+    """problem: None for a pass, else what went wrong."""
+    check(name, problem is None, problem)
 
 
 class Floor:
@@ -397,8 +395,7 @@ def main(argv):
             report(name, case())
         except (OSError, RuntimeError, subprocess.SubprocessError, ValueError, KeyError) as e:
             report(name, repr(e))
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return checks.summary()
 
 
 if __name__ == "__main__":

@@ -19,17 +19,12 @@ import os
 import statistics
 import sys
 
-passed = failed = 0
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import checks  # noqa: E402
+from checks import check  # noqa: E402
 
 
-def check(name, condition, detail=""):
-    global passed, failed
-    if condition:
-        passed += 1
-        print(f"PASS {name}")
-    else:
-        failed += 1
-        print(f"FAIL {name}: {detail}")
+
 
 
 def ratio_text(ratios):
@@ -138,8 +133,7 @@ def main(run_dir, log_path, message):
     missing = [k for k, (measured, target, verdict) in rows.items()
                if f"goal {k}: {measured}" + ("" if target == "–" else f"; goal {target}: {verdict}") not in log]
     check("goals_printed_at_the_end_of_the_run", rows and not missing, missing)
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return checks.summary()
 
 
 if __name__ == "__main__":

@@ -14,20 +14,13 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "harness"))
 import report  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import checks  # noqa: E402
+from checks import check  # noqa: E402
 
-failures = 0
-checks = 0
 scratch = tempfile.mkdtemp(prefix="c10k-report-check-")
 
 
-def check(name, condition, detail=""):
-    global failures, checks
-    checks += 1
-    if condition:
-        print(f"PASS {name}")
-    else:
-        failures += 1
-        print(f"FAIL {name}: {detail}")
 
 
 def rep(number, requests_per_s, responses=None, **figures):
@@ -260,8 +253,7 @@ def main():
           report.thread_fork_line(load(made_up_run(with_fork=False))) is None)
 
     goal_checks()
-    print(f"{checks - failures} passed, {failures} failed")
-    return 1 if failures else 0
+    return checks.summary()
 
 
 if __name__ == "__main__":
