@@ -50,7 +50,7 @@ COMMON_OBJS := $(COMMON_SRCS:%.c=$(OBJ)/%.o)
 SERVER_BINS := $(SERVERS:%=$(BINDIR)/%)
 
 .PHONY: all servers deps test fuzz clean print-servers print-threaded-servers print-serial-servers print-bounded-servers print-conformance print-cflags \
-        bench bench-quick plots perfcheck
+        bench bench-quick plots perfcheck perfcheck-power
 all: servers
 
 servers: $(SERVER_BINS)
@@ -147,6 +147,11 @@ bench bench-quick:
 BASE ?= HEAD~1
 perfcheck: deps
 	@python3 harness/perfcheck --base $(BASE) $(PERFCHECK_ARGS)
+
+# How often perfcheck catches an injected 3 % and 10 % slowdown, and its false alarms on A/A:
+# 20 whole runs per level (about 40 minutes; POWER_ARGS="--runs 5" for a quick look).
+perfcheck-power: deps
+	@python3 harness/perfcheck-power $(POWER_ARGS)
 
 # Redraws the plots and the report of a finished run from its results.json, measuring nothing.
 RUN ?= results/latest

@@ -917,8 +917,9 @@ class Bench:
         self.perf_control_problem = None
         if self.perf_problem is None:
             self.perf_control_problem = perf_control_problem()
-        self.current_loadgen = None
-        self.current_perf = None
+        # Every loadgen and perf counter running (several at once with --simultaneous), for interrupt.
+        self.current_loadgens = set()
+        self.current_perfs = set()
         self.current_servers = []
         self.runs_total = sum(len(self.applicable(s, points)) for s in servers) * args.reps
         self.runs_done = 0
@@ -1098,37 +1099,70 @@ class Bench:
                 records.append(self.record(server.name, point, "failed", reason=problem))
             else:
                 runs.append({"server": server, "args": args, "reps": [], "raw": [], "failures": []})
+        count_syscalls = self.args.syscalls_every_rep and self.perf_problem is None
         for rep in range(1, self.args.reps + 1):
+            if self.args.simultaneous:
+                # Every server at once, each under its own loadgen: a moment when the machine is
+                # slow falls on all of them alike.
+                # Started in alternated order too, should starting first be an advantage.
+                live = [run for run in (runs if rep % 2 else runs[::-1]) if self.check_alive(run, point, rep)]
+                outcomes = {}
+
+                def measure_one(run):
+                    try:
+                        outcomes[id(run)] = self.measure(run["server"], point, run["args"],
+                                                         self.raw_path(run, point, rep), count_syscalls=count_syscalls)
+                    except Exception as e:  # reported as this repetition's failure, not lost in a thread
+                        outcomes[id(run)] = (None, f"measurement failed: {e!r}")
+                threads = [threading.Thread(target=measure_one, args=(run,)) for run in live]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
+                for run in live:
+                    self.take_rep(run, point, rep, *outcomes[id(run)])
+                continue
             for run in (runs if rep % 2 else runs[::-1]):
-                server = run["server"]
-                if not server.alive():
-                    run["failures"].append(f"rep {rep}: server not running")
-                    self.runs_done += 1
-                    log(f"[{self.runs_done}/{self.runs_total}] {server.name} {point.scenario} {point.label} "
-                        f"rep {rep}/{self.args.reps}  FAILED: server not running  (eta {self.eta()})")
-                    continue
-                raw = os.path.join("raw", f"{server.name}-{point.scenario}-{point.label}-rep{rep}.json")
-                measured, problem = self.measure(server, point, run["args"], os.path.join(self.run_dir, raw),
-                                                 count_syscalls=self.args.syscalls_every_rep and self.perf_problem is None)
-                self.runs_done += 1
-                if problem:
-                    run["failures"].append(f"rep {rep}: {problem}")
-                    log(f"[{self.runs_done}/{self.runs_total}] {server.name} {point.scenario} {point.label} "
-                        f"rep {rep}/{self.args.reps}  FAILED: {problem}  (eta {self.eta()})")
-                    continue
-                measured["rep"] = rep
-                run["raw"].append(raw)
-                run["reps"].append(measured)
-                p99 = measured["latency_p99_us"]
-                starved = measured["connections"] - measured["connections_served"]
-                served = f"  served {measured['connections_served']}/{measured['connections']}" if starved else ""
-                log(f"[{self.runs_done}/{self.runs_total}] {server.name} {point.scenario} {point.label} "
-                    f"rep {rep}/{self.args.reps}  {measured['requests_per_s']:,.0f} req/s  "
-                    f"p99 {p99 / 1000:.1f} ms  errors {measured['errors']}{served}  (eta {self.eta()})")
+                if self.check_alive(run, point, rep):
+                    self.take_rep(run, point, rep, *self.measure(run["server"], point, run["args"],
+                                                                  self.raw_path(run, point, rep),
+                                                                  count_syscalls=count_syscalls))
         for run in runs:
             records.append(self.finish_point(run["server"], point, run["args"], run["reps"], run["raw"],
                                              run["failures"]))
         return records
+
+    def check_alive(self, run, point, rep):
+        server = run["server"]
+        if server.alive():
+            return True
+        run["failures"].append(f"rep {rep}: server not running")
+        self.runs_done += 1
+        log(f"[{self.runs_done}/{self.runs_total}] {server.name} {point.scenario} {point.label} "
+            f"rep {rep}/{self.args.reps}  FAILED: server not running  (eta {self.eta()})")
+        return False
+
+    def raw_path(self, run, point, rep):
+        return os.path.join(self.run_dir, "raw", f"{run['server'].name}-{point.scenario}-{point.label}-rep{rep}.json")
+
+    def take_rep(self, run, point, rep, measured, problem):
+        """Files one repetition's measurement (or its failure) under its run, and logs it."""
+        server = run["server"]
+        self.runs_done += 1
+        if problem:
+            run["failures"].append(f"rep {rep}: {problem}")
+            log(f"[{self.runs_done}/{self.runs_total}] {server.name} {point.scenario} {point.label} "
+                f"rep {rep}/{self.args.reps}  FAILED: {problem}  (eta {self.eta()})")
+            return
+        measured["rep"] = rep
+        run["raw"].append(os.path.relpath(self.raw_path(run, point, rep), self.run_dir))
+        run["reps"].append(measured)
+        p99 = measured["latency_p99_us"]
+        starved = measured["connections"] - measured["connections_served"]
+        served = f"  served {measured['connections_served']}/{measured['connections']}" if starved else ""
+        log(f"[{self.runs_done}/{self.runs_total}] {server.name} {point.scenario} {point.label} "
+            f"rep {rep}/{self.args.reps}  {measured['requests_per_s']:,.0f} req/s  "
+            f"p99 {p99 / 1000:.1f} ms  errors {measured['errors']}{served}  (eta {self.eta()})")
 
     def finish_point(self, server, point, args, reps, raw_files, failures):
         if not reps:
@@ -1202,7 +1236,8 @@ class Bench:
         phases = PhaseReader(phase_read)
         try:
             if count_syscalls:
-                perf = self.current_perf = SyscallCounter(perf_path, controlled=self.perf_control_problem is None)
+                perf = SyscallCounter(perf_path, controlled=self.perf_control_problem is None)
+                self.current_perfs.add(perf)
                 perf.start(server.pids)
             with open(stdout_path, "w") as out:
                 try:
@@ -1211,7 +1246,7 @@ class Bench:
                                                pass_fds=(phase_write,))
                 finally:
                     os.close(phase_write)
-            self.current_loadgen = loadgen
+            self.current_loadgens.add(loadgen)
             started = time.monotonic()
             window, phase_problem = self.sample_window(server, phases, perf, started, warmup, duration, args)
             # Closing its connections and writing the JSON is quick; a loadgen that missed its phase
@@ -1224,12 +1259,12 @@ class Bench:
                 loadgen.kill()
                 loadgen.wait()
                 hung = True
-            self.current_loadgen = None
+            self.current_loadgens.discard(loadgen)
             syscalls = None
             syscall_problem = self.perf_problem or "counted in a separate run (record's syscall_run)"
             if perf:
                 syscalls, syscall_problem = perf.stop()
-                self.current_perf = None
+                self.current_perfs.discard(perf)
         finally:
             phases.close()
         if hung:
@@ -1375,11 +1410,12 @@ class Bench:
         self.save()
 
     def interrupt(self):
-        if self.current_loadgen and self.current_loadgen.poll() is None:
-            self.current_loadgen.kill()
-            self.current_loadgen.wait()
-        if self.current_perf:
-            self.current_perf.kill()
+        for loadgen in list(self.current_loadgens):
+            if loadgen.poll() is None:
+                loadgen.kill()
+                loadgen.wait()
+        for perf in list(self.current_perfs):
+            perf.kill()
         for server in self.current_servers:
             server.stop()
 
@@ -1468,6 +1504,9 @@ def parse_args(argv):
                         help="how server CPU time is read (default auto: cgroup v1, cgroup v2, else schedstat)")
     parser.add_argument("--out", help="run directory (default results/<UTC time>-<commit>)")
     parser.add_argument("--no-perf", action="store_true", help="do not count system calls with perf")
+    parser.add_argument("--simultaneous", action="store_true",
+                        help="measure a point's servers at the same time, each under its own loadgen "
+                             "(all on the same CPUs): perfcheck's pairs")
     parser.add_argument("--syscalls-every-rep", action="store_true",
                         help="count system calls in every repetition (perf attached while CPU is measured) "
                              "instead of one separate run per point: paired figures, for perfcheck")

@@ -4,29 +4,29 @@
 On epoll-lt, plaintext c=64, prebuilt binaries (no git, no callgrind, to keep it short):
 1. A/A, bin/ against itself: no FAIL, exit status 0; its base median gives the CPU per request;
 2. a candidate built with a busy wait of 10 % of that per request (-DC10K_INJECT_NS): its CPU per
-   request must be a confirmed FAIL, exit status 1;
+   request must be a confirmed FAIL, exit status 1. On a machine so noisy that perfcheck marks the
+   metric too noisy to judge, it is measured once more with twice the pairs; if perfcheck still says
+   it cannot judge, that is what it must say (a plain "ok" on a 10 % slowdown is the failure this
+   catches), and the check says so in its PASS line: detection itself was not shown on that run;
 3. a candidate with 1 %: no FAIL on CPU per request (below the 3 % floor), exit status 0.
-Timing is left to perfcheck's statistics (paired, alternated runs); nothing here times itself."""
+Timing is left to perfcheck's statistics (paired, alternated runs); nothing here times itself.
+How often a 10 % or 3 % slowdown is caught is measured by `make perfcheck-power`, not here."""
 import json
 import os
 import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import checks  # noqa: E402
+from checks import check  # noqa: E402
+checks.prefix = "perfcheck: "
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PERFCHECK = [sys.executable, os.path.join(ROOT, "harness", "perfcheck"), "--servers", "epoll-lt",
              "--scenarios", "plaintext", "--no-callgrind", "--base-bin", os.path.join(ROOT, "bin")]
-passed = failed = 0
 
 
-def check(ok, name, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"PASS perfcheck: {name}")
-    else:
-        failed += 1
-        print(f"FAIL perfcheck: {name}: {detail}")
 
 
 def perfcheck(cand_bin, pairs, json_path):
@@ -54,27 +54,35 @@ def main():
     for bad in (["--bogus"], ["--pairs", "1"], ["--scenarios", "nosuch"]):
         result = subprocess.run([sys.executable, os.path.join(ROOT, "harness", "perfcheck"), *bad],
                                 capture_output=True, text=True, timeout=60)
-        check(result.returncode == 2 and "usage" in result.stderr, f"bad_flag {' '.join(bad)}",
+        check(f"bad_flag {' '.join(bad)}", result.returncode == 2 and "usage" in result.stderr,
               f"status {result.returncode}: {result.stderr[-300:]}")
     with tempfile.TemporaryDirectory(prefix="perfcheck-selftest-") as work:
         status, cpu, output = perfcheck(os.path.join(ROOT, "bin"), 10, os.path.join(work, "aa.json"))
-        check(status == 0 and cpu is not None and cpu["verdict"] != "FAIL", "a_a_no_fail",
+        check("a_a_no_fail", status == 0 and cpu is not None and cpu["verdict"] != "FAIL",
               f"status {status}, CPU row {cpu}\n{output}")
         if cpu is None or not cpu.get("base_median"):
-            check(False, "injected_runs", "the A/A run measured no CPU per request")
+            check("injected_runs", False, "the A/A run measured no CPU per request")
         else:
             base_ns = cpu["base_median"] * 1000
-            ten = build_injected(round(base_ns * 0.10), work)
+            ten_ns = round(base_ns * 0.10)
+            ten = build_injected(ten_ns, work)
             status, row, output = perfcheck(ten, 12, os.path.join(work, "ten.json"))
-            check(status == 1 and row is not None and row["verdict"] == "FAIL" and row.get("confirmation"),
-                  f"injected_10_percent_fails ({round(base_ns * 0.10)} ns per request)",
-                  f"status {status}, CPU row {row}\n{output}")
+            if row is not None and row["verdict"] != "FAIL" and row.get("too_noisy"):
+                print(f"perfcheck self-test: 10 % run too noisy to judge (per-pair spread "
+                      f"{row['spread_iqr'] * 100:.1f} %); measuring again with 24 pairs", flush=True)
+                status, row, output = perfcheck(ten, 24, os.path.join(work, "ten-again.json"))
+            name = f"injected_10_percent_fails ({ten_ns} ns per request)"
+            if row is not None and row["verdict"] != "FAIL" and row.get("too_noisy") and status == 0 \
+                    and "too noisy to judge" in output:
+                checks.passed_with_note(name, f"not shown on this run: perfcheck judged the run too noisy to decide (per-pair spread "
+                             f"{row['spread_iqr'] * 100:.1f} %, effect {row['effect'] * 100:+.1f} %), and said so")
+            else:
+                check(name, status == 1 and row is not None and row["verdict"] == "FAIL" and row.get("confirmation"), f"status {status}, CPU row {row}\n{output}")
             one = build_injected(round(base_ns * 0.01), work)
             status, row, output = perfcheck(one, 10, os.path.join(work, "one.json"))
-            check(row is not None and row["verdict"] != "FAIL", f"injected_1_percent_no_fail ({round(base_ns * 0.01)} ns)",
+            check(f"injected_1_percent_no_fail ({round(base_ns * 0.01)} ns)", row is not None and row["verdict"] != "FAIL",
                   f"status {status}, CPU row {row}\n{output}")
-    print(f"{passed} passed, {failed} failed")
-    return 0 if failed == 0 else 1
+    return checks.summary()
 
 
 if __name__ == "__main__":
