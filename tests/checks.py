@@ -5,8 +5,6 @@ program here prints (tests/run.sh adds their counts up).
     check("name", condition, "what was seen, printed only when it fails")
     sys.exit(summary())
 """
-import sys
-
 counts = {"passed": 0, "failed": 0}
 prefix = ""  # set by a program whose names need a label, e.g. "perfstats: "
 
@@ -21,17 +19,7 @@ def check(name, condition, detail=""):
     return bool(condition)
 
 
-def passed_with_note(name, note):
-    """A pass whose condition held in a weaker form than the name says; the note says which."""
-    counts["passed"] += 1
-    print(f"PASS {prefix}{name}: {note}", flush=True)
-
-
 def summary():
     """Prints the closing line; the exit status for sys.exit."""
     print(f"{counts['passed']} passed, {counts['failed']} failed", flush=True)
     return 1 if counts["failed"] else 0
-
-
-if __name__ == "__main__":
-    sys.exit("checks.py is imported by the test programs, not run")
