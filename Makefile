@@ -149,7 +149,7 @@ perfcheck: deps
 	@python3 harness/perfcheck --base $(BASE) $(PERFCHECK_ARGS)
 
 # How often perfcheck catches an injected 3 % and 10 % slowdown, and its false alarms on A/A:
-# 20 whole runs per level (about 40 minutes; POWER_ARGS="--runs 5" for a quick look).
+# 20 whole runs per level (about 25 minutes; POWER_ARGS="--runs 5" for a quick look).
 perfcheck-power: deps
 	@python3 harness/perfcheck-power $(POWER_ARGS)
 
