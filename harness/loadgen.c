@@ -95,9 +95,30 @@ static void add_counters(struct counters *to, const struct counters *from)
     to->censored += from->censored;
 }
 
+/* Adds one thread's histograms and counts of each path to the total's path and to its all-path
+ * histograms (service time and send lag exist in open loop only). */
+static int add_paths(struct run_stats *total, const struct run_stats *stats, const struct config *config)
+{
+    bool open_loop = config->rate > 0;
+    for (int p = 0; p < config->path_count; p++) {
+        struct path_stats *to = &total->paths[p];
+        const struct path_stats *from = &stats->paths[p];
+        if (hdr_add(&to->response, &from->response) != 0 || hdr_add(&total->response, &from->response) != 0)
+            return -EINVAL;
+        if (open_loop && (hdr_add(&to->service, &from->service) != 0 || hdr_add(&to->lag, &from->lag) != 0 ||
+                          hdr_add(&total->service, &from->service) != 0 || hdr_add(&total->lag, &from->lag) != 0))
+            return -EINVAL;
+        to->failed += from->failed;
+        to->censored += from->censored;
+        to->in_flight_at_end += from->in_flight_at_end;
+    }
+    return 0;
+}
+
 /* Adds every thread's statistics into result->total and builds the merged timeline. */
 static int merge(struct worker *workers, int count, struct result *result)
 {
+    const struct config *config = result->config;
     struct run_stats *total = &result->total;
     int64_t finished = 0;
     for (int t = 0; t < count; t++) {
@@ -108,8 +129,7 @@ static int merge(struct worker *workers, int count, struct result *result)
         total->bytes_written += stats->bytes_written;
         total->connections_opened += stats->connections_opened;
         total->closed_by_server += stats->closed_by_server;
-        if (hdr_add(&total->response, &stats->response) != 0 || hdr_add(&total->service, &stats->service) != 0 ||
-            hdr_add(&total->lag, &stats->lag) != 0)
+        if (add_paths(total, stats, config) != 0)
             return -EINVAL;
         total->idle.requested += stats->idle.requested;
         total->idle.established += stats->idle.established;
@@ -127,33 +147,26 @@ static int merge(struct worker *workers, int count, struct result *result)
     double duration = (double)(finished - workers[0].control->measure_ns) / 1e9;
     result->duration_s = duration > 0 ? duration : 0;
 
-    /* The timeline covers the seconds actually run (all of them unless interrupted). */
+    /* The timeline covers the seconds actually run (all of them unless interrupted), up to its
+     * cap. */
     size_t seconds = workers[0].stats.timeline.second_count;
     size_t run_seconds = (size_t)ceil(result->duration_s);
     if (run_seconds < seconds)
         seconds = run_seconds;
+    size_t paths = (size_t)config->path_count;
     result->timeline = calloc(seconds ? seconds : 1, sizeof *result->timeline);
-    if (result->timeline == NULL)
+    result->timeline_paths = calloc(seconds ? seconds * paths : 1, sizeof *result->timeline_paths);
+    const struct timeline **timelines = calloc((size_t)count, sizeof *timelines);
+    if (result->timeline == NULL || result->timeline_paths == NULL || timelines == NULL) {
+        free(timelines);
         return -ENOMEM;
-    result->timeline_len = seconds;
-    struct hdr *second_hdr = &total->timeline.current; /* the merged stats' spare histogram */
-    for (size_t s = 0; s < seconds; s++) {
-        struct timeline_point *point = &result->timeline[s];
-        hdr_reset(second_hdr);
-        for (int t = 0; t < count; t++) {
-            const struct timeline *timeline = &workers[t].stats.timeline;
-            const struct second_stats *second = &timeline->seconds[s];
-            point->completed += second->completed;
-            point->errors += second->errors;
-            for (uint32_t e = 0; e < second->entry_count; e++) {
-                const struct sparse_entry *entry = &timeline->entries[second->first_entry + e];
-                hdr_add_at_index(second_hdr, entry->index, entry->count);
-            }
-        }
-        point->p50_us = second_hdr->total ? hdr_value_at_percentile(second_hdr, 50) : -1;
-        point->p99_us = second_hdr->total ? hdr_value_at_percentile(second_hdr, 99) : -1;
     }
-    return 0;
+    result->timeline_len = seconds;
+    for (int t = 0; t < count; t++)
+        timelines[t] = &workers[t].stats.timeline;
+    int error = timeline_merge(timelines, count, seconds, result->timeline, result->timeline_paths);
+    free(timelines);
+    return error;
 }
 
 /* One line a second on stderr: what the threads have published since the last line. */
@@ -255,7 +268,7 @@ int main(int argc, char **argv)
         return 1;
     }
     struct worker *workers = calloc((size_t)config.threads, sizeof *workers);
-    if (workers == NULL || run_stats_init(&result.total, &config) != 0) {
+    if (workers == NULL || run_stats_init(&result.total, &config, true) != 0) {
         fprintf(stderr, "loadgen: out of memory\n");
         return 1;
     }
@@ -360,6 +373,7 @@ int main(int argc, char **argv)
         worker_destroy(&workers[t]);
     free(workers);
     free(result.timeline);
+    free(result.timeline_paths);
     run_stats_destroy(&result.total);
     pthread_barrier_destroy(&control.ready);
     pthread_barrier_destroy(&control.go);

@@ -1,7 +1,7 @@
 /* loadgen.h - what the parts of bin/loadgen share: the configuration, the per-thread statistics
  * and the interfaces between loadgen_options.c (the command line), loadgen_engine.c (one epoll
- * loop per thread), loadgen_stats.c (histograms and the timeline), loadgen.c (threads, merging)
- * and loadgen_report.c (text and JSON). */
+ * loop per thread), loadgen_mix.h (which path a --mix request takes), loadgen_stats.c (histograms
+ * and the timeline), loadgen.c (threads, merging) and loadgen_report.c (text and JSON). */
 #ifndef LOADGEN_H
 #define LOADGEN_H
 
@@ -13,12 +13,18 @@
 #include <sys/socket.h>
 
 #include "hdr.h"
+#include "loadgen_mix.h"
 
 #define LOADGEN_SCHEMA "c10k-lab/loadgen/1"
 #define MAX_EXPECT_STATUS 16
 /* Histograms hold microseconds up to an hour; 3 significant digits as the issue asks. */
 #define LATENCY_HIGHEST_US INT64_C(3600000000)
 #define LATENCY_DIGITS 3
+/* The timeline's per-second histograms are coarser: 2 digits, buckets under 0.8 % of their value
+ * wide (26 KB of counters instead of 190 KB, and fewer non-empty buckets to keep per second). */
+#define TIMELINE_DIGITS 2
+/* The timeline covers at most the first hour of the measured window (bounded memory). */
+#define MAX_TIMELINE_SECONDS 3600
 
 extern const char loadgen_version[];
 extern const char loadgen_commit[];
@@ -37,6 +43,14 @@ enum error_class {
 };
 extern const char *const error_class_names[ERROR_CLASSES];
 
+/* One request target. paths[0] is the URL's path; --mix adds the others, in the order given. */
+struct request_path {
+    char *path;                   /* origin form, starting with '/' */
+    int32_t weight;               /* share of the requests, millionths (MIX_WHOLE = 100 %) */
+    char *request;                /* one copy of its request (path 0: the start of `request`, not owned) */
+    size_t request_len;
+};
+
 struct config {
     /* The target. */
     const char *url;
@@ -44,6 +58,8 @@ struct config {
     char *host_header;            /* HOST[:PORT] as written in the URL */
     int port;
     char *path;                   /* origin form, starting with '/' */
+    struct request_path paths[MAX_PATHS];
+    int path_count;               /* 1 without --mix */
     struct sockaddr_storage address;
     socklen_t address_len;
 
@@ -76,8 +92,9 @@ struct config {
     bool progress;
 
     /* Derived once, read by every thread. */
-    char *request;                /* the request `pipeline` times over, so a batch is one write */
+    char *request;                /* path 0's request `pipeline` times over, so a batch is one write */
     size_t request_len;           /* of one copy */
+    size_t longest_request;       /* of all the paths' requests */
     bool head_request;
     int64_t timeout_ns;
 };
@@ -110,11 +127,23 @@ struct idle_stats {
     double setup_s;               /* until every idle connect had succeeded or failed */
 };
 
-/* One second of the timeline: counts, and the latencies as a sparse copy of that second's
- * histogram (index, count pairs in `struct timeline`'s entry array). */
+/* Measured requests of one path. Its completed count is response.total - censored, so the hot
+ * path records a response once, in its path's histogram. */
+struct path_stats {
+    struct hdr response;          /* as run_stats.response, for this path */
+    struct hdr service;           /* open loop only (closed loop: never allocated) */
+    struct hdr lag;
+    uint64_t failed;
+    uint64_t censored;
+    uint64_t in_flight_at_end;
+};
+
+/* One path in one second of the timeline: counts, the exact maximum, and the latencies as a
+ * sparse copy of that second's histogram (index, count pairs in `struct timeline`'s entries). */
 struct second_stats {
     uint64_t completed;
     uint64_t errors;
+    int64_t max_us;               /* -1: no latency sample */
     uint32_t first_entry;
     uint32_t entry_count;
 };
@@ -125,13 +154,17 @@ struct sparse_entry {
 };
 
 struct timeline {
-    struct second_stats *seconds;
-    size_t second_count;
+    struct second_stats *seconds; /* second_count * path_count, one row of paths per second */
+    uint64_t *loose_errors;       /* per second: connect errors that failed no request */
+    size_t second_count;          /* ceil(-d), at most MAX_TIMELINE_SECONDS */
+    bool truncated;               /* -d is longer: later seconds are not recorded */
+    int path_count;
     struct sparse_entry *entries;
     size_t entry_count;
     size_t entry_cap;
-    struct hdr current;           /* the second being filled */
+    struct hdr current[MAX_PATHS]; /* the second being filled, per path (TIMELINE_DIGITS) */
     int64_t current_second;       /* -1: none yet */
+    struct second_stats sink;     /* takes the counts of seconds beyond a truncated timeline */
 };
 
 struct run_stats {
@@ -141,10 +174,12 @@ struct run_stats {
     uint64_t bytes_written;
     uint64_t connections_opened;  /* connects that succeeded, whole run */
     uint64_t closed_by_server;    /* keep-alive connections the server closed between requests */
+    /* All paths together; only in the merged total (a thread records per path, below). */
     struct hdr response;          /* latency; from the intended send time in open loop */
     struct hdr service;           /* open loop: from the actual send */
     struct hdr lag;               /* open loop: actual send - intended send */
-    struct timeline timeline;
+    struct path_stats paths[MAX_PATHS];
+    struct timeline timeline;     /* only in a thread */
     struct idle_stats idle;
     double cpu_user_s;            /* this thread's CPU time in the measured window */
     double cpu_sys_s;
@@ -196,20 +231,40 @@ int64_t now_ns(void);
 /* Adds this thread's connections to fairness (after the thread has finished). */
 void worker_add_fairness(const struct worker *worker, struct fairness *fairness);
 
-/* Statistics helpers (loadgen_stats.c). */
-int run_stats_init(struct run_stats *stats, const struct config *config);
+/* Statistics helpers (loadgen_stats.c). A thread's statistics (merged = false) have per-path
+ * histograms and a timeline; the merged total (merged = true) has the all-path histograms too. */
+int run_stats_init(struct run_stats *stats, const struct config *config, bool merged);
 void run_stats_destroy(struct run_stats *stats);
-/* Adds the second the sample completed in to the timeline (latency_us < 0: an error). */
-int timeline_record(struct timeline *timeline, int64_t second, int64_t latency_us);
+/* Makes `second` the timeline's current second (flushing the one before). Returns false when it is
+ * beyond a truncated timeline. Seconds only move forward; a later sample is clamped to the last. */
+bool timeline_move_to(struct timeline *timeline, int64_t second);
 void timeline_flush(struct timeline *timeline);
 
-/* The merged result of a run, for the report. */
+/* Records a sample of `path` that ended in `second` of the window (latency_us < 0: an error
+ * without a latency) and returns the counts to add it to. Inline: it runs for every response. */
+static inline struct second_stats *timeline_record(struct timeline *timeline, int64_t second, int path,
+                                                   int64_t latency_us)
+{
+    if (second != timeline->current_second && !timeline_move_to(timeline, second))
+        return &timeline->sink;
+    if (latency_us >= 0)
+        hdr_record(&timeline->current[path], latency_us);
+    return &timeline->seconds[(size_t)timeline->current_second * (size_t)timeline->path_count + (size_t)path];
+}
+
+/* The merged result of a run, for the report: one second, of all paths or of one. */
 struct timeline_point {
     uint64_t completed;
     uint64_t errors;
     int64_t p50_us;               /* -1 when the second had no latency sample */
     int64_t p99_us;
+    int64_t max_us;
 };
+
+/* Adds up the threads' timelines: points[s] for all paths, path_points[s * path_count + p] for
+ * path p. Returns 0 or -ENOMEM. */
+int timeline_merge(const struct timeline *const *timelines, int count, size_t seconds, struct timeline_point *points,
+                   struct timeline_point *path_points);
 
 /* The successful responses that arrived in the measured window (whenever their request began:
  * the throughput), and how evenly the server shared them among the connections. A server that
@@ -229,6 +284,7 @@ struct result {
     struct run_stats total;       /* counters and histograms of all threads added together */
     struct fairness fairness;     /* over the connections of all threads */
     struct timeline_point *timeline;
+    struct timeline_point *timeline_paths; /* timeline_len * path_count */
     size_t timeline_len;
     double duration_s;            /* of the measured window actually run */
     bool interrupted;

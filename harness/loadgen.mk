@@ -38,7 +38,8 @@ $(LOADGEN_TEST_BIN)/test_server: tests/loadgen/test_server.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS)
 
-$(LOADGEN_TEST_BIN)/test_units: tests/loadgen/test_units.c $(OBJ)/harness/hdr.o $(OBJ)/harness/http_response.o
+$(LOADGEN_TEST_BIN)/test_units: tests/loadgen/test_units.c $(OBJ)/harness/hdr.o $(OBJ)/harness/http_response.o \
+                                $(OBJ)/harness/loadgen_stats.o
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Iharness -o $@ $^ $(LDFLAGS) -lm
 

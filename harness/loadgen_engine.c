@@ -14,6 +14,10 @@
  * (already `pipeline` in flight, down, or reconnecting) waits in the connection's backlog and is
  * sent as soon as possible, its latency still counted from the intended time.
  *
+ * With --mix each request takes its path from the thread's mix sequence (loadgen_mix.h) when it
+ * starts; its slot remembers the path, and a batch of different requests is written with one
+ * sendmsg over the requests' own bytes, so nothing is copied either way.
+ *
  * A failed connection fails its requests (each counted once, by class), is closed and opened
  * again; a failed connect is retried with a backoff from 10 ms to 1 s so that a refused or
  * descriptor-starved connect does not spin. Timeouts are found by a scan over the connections
@@ -27,6 +31,7 @@
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -51,6 +56,7 @@ enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_UP };
 struct request_slot {
     int64_t intended_ns;  /* open loop: when it should have been sent; closed loop: = start_ns */
     int64_t start_ns;     /* when it was written (with --close: when its connect began) */
+    int path;             /* index into config->paths (0 without --mix) */
 };
 
 struct conn {
@@ -98,6 +104,8 @@ struct engine_state {
     bool epoll_error_logged;
     int64_t second;             /* the timeline second last asked for, which began at ... */
     int64_t second_start_ns;
+    bool mixed;                 /* --mix: requests differ by path */
+    struct mix_state mix;       /* this thread's sequence of paths */
 };
 
 int64_t now_ns(void)
@@ -160,16 +168,18 @@ static void request_failed(struct worker *worker, const struct request_slot *slo
     worker->engine->errors_total++;
     if (begin < worker->control->measure_ns)
         return;
+    struct path_stats *path = &worker->stats.paths[slot->path];
+    path->failed++;
     int64_t latency_us = -1;
     if (class == ERR_TIMEOUT) {
         counters->censored++;
+        path->censored++;
         latency_us = to_us(abandoned - begin);
-        hdr_record(&worker->stats.response, latency_us);
+        hdr_record(&path->response, latency_us);
         if (worker->engine->open_loop)
-            hdr_record(&worker->stats.service, to_us(abandoned - slot->start_ns));
+            hdr_record(&path->service, to_us(abandoned - slot->start_ns));
     }
-    int second = timeline_record(&worker->stats.timeline, timeline_second(worker, now), latency_us);
-    worker->stats.timeline.seconds[second].errors++;
+    timeline_record(&worker->stats.timeline, timeline_second(worker, now), slot->path, latency_us)->errors++;
 }
 
 static void connect_error_without_request(struct worker *worker, int64_t now)
@@ -179,8 +189,9 @@ static void connect_error_without_request(struct worker *worker, int64_t now)
     counters->connect_errors_without_request++;
     worker->engine->errors_total++;
     if (now >= worker->control->measure_ns) {
-        int second = timeline_record(&worker->stats.timeline, timeline_second(worker, now), -1);
-        worker->stats.timeline.seconds[second].errors++;
+        struct timeline *timeline = &worker->stats.timeline;
+        if (timeline_move_to(timeline, timeline_second(worker, now)))
+            timeline->loose_errors[timeline->current_second]++;
     }
 }
 
@@ -303,7 +314,7 @@ static bool conn_watch(struct worker *worker, struct conn *conn, uint32_t wanted
 static void conn_connect(struct worker *worker, struct conn *conn, int64_t now)
 {
     const struct config *config = worker->config;
-    bool nodelay = !config->close || config->request_len > NODELAY_THRESHOLD;
+    bool nodelay = !config->close || config->longest_request > NODELAY_THRESHOLD;
     int fd = open_socket(worker, nodelay);
     conn->retry_at_ns = 0;
     if (fd < 0) {
@@ -324,18 +335,21 @@ static void conn_connect(struct worker *worker, struct conn *conn, int64_t now)
     note_deadline(worker, now + config->timeout_ns);
 }
 
-/* A request starts now in the next free slot of the connection's ring: it is counted as started
- * and, in open loop, takes the next intended time and records its send lag. */
-static void conn_start_request(struct worker *worker, struct conn *conn, int64_t now)
+/* A request starts now in the next free slot of the connection's ring: it takes its path, is
+ * counted as started and, in open loop, takes the next intended time and records its send lag.
+ * Returns the length of its request. */
+static size_t conn_start_request(struct worker *worker, struct conn *conn, int64_t now)
 {
     struct request_slot *slot = &conn->slots[(conn->oldest + conn->in_flight) % (uint32_t)worker->config->pipeline];
     slot->start_ns = now;
     slot->intended_ns = worker->engine->open_loop ? intended_time(worker, conn, conn->next_k++) : now;
+    slot->path = worker->engine->mixed ? mix_next(&worker->engine->mix) : 0;
     int64_t begin = request_begin(worker, slot);
     counters_for(worker, begin)->started++;
     if (worker->engine->open_loop && begin >= worker->control->measure_ns)
-        hdr_record(&worker->stats.lag, to_us(now - slot->intended_ns));
+        hdr_record(&worker->stats.paths[slot->path].lag, to_us(now - slot->intended_ns));
     conn->in_flight++;
+    return worker->config->paths[slot->path].request_len;
 }
 
 /* With --close, a request begins with its connect. */
@@ -356,15 +370,39 @@ static void conn_resume(struct worker *worker, struct conn *conn, int64_t now)
         conn_begin_close_request(worker, conn, now);
 }
 
+/* --mix: sends the pending bytes, which are the tails of the newest requests started (whole
+ * requests but the first); they are found by walking back from the newest slot, as the ring holds
+ * the last `pipeline` requests started and no request starts while a write is pending. */
+static ssize_t conn_send_mixed(struct worker *worker, struct conn *conn)
+{
+    const struct config *config = worker->config;
+    uint32_t pipeline = (uint32_t)config->pipeline;
+    struct iovec pieces[1024]; /* -P is at most 1024 */
+    size_t count = 0, left = conn->unwritten;
+    uint32_t slot = (conn->oldest + conn->in_flight + pipeline - 1) % pipeline;
+    while (left > 0 && count < pipeline) {
+        const struct request_path *path = &config->paths[conn->slots[slot].path];
+        size_t take = left < path->request_len ? left : path->request_len;
+        pieces[pipeline - 1 - count] = (struct iovec){path->request + path->request_len - take, take};
+        left -= take;
+        count++;
+        slot = (slot + pipeline - 1) % pipeline;
+    }
+    struct msghdr message = {.msg_iov = &pieces[pipeline - count], .msg_iovlen = count};
+    return sendmsg(conn->fd, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
 /* Writes what is pending. Returns false when the connection failed (and was replaced). */
 static bool conn_flush(struct worker *worker, struct conn *conn, int64_t now)
 {
     const struct config *config = worker->config;
     const char *end = config->request + config->request_len * (size_t)config->pipeline;
     while (conn->unwritten > 0) {
-        /* The pending bytes are whole requests but the first, and every copy is the same, so
-         * they are always the tail of the pipelined buffer. */
-        ssize_t written = send(conn->fd, end - conn->unwritten, conn->unwritten, MSG_NOSIGNAL | MSG_DONTWAIT);
+        /* The pending bytes are whole requests but the first, and without --mix every copy is
+         * the same, so they are always the tail of the pipelined buffer. */
+        ssize_t written = worker->engine->mixed
+                              ? conn_send_mixed(worker, conn)
+                              : send(conn->fd, end - conn->unwritten, conn->unwritten, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (written > 0) {
             conn->unwritten -= (size_t)written;
             if (now >= worker->control->measure_ns)
@@ -392,8 +430,7 @@ static void conn_send(struct worker *worker, struct conn *conn, uint32_t count, 
     if (conn->in_flight == 0)
         note_deadline(worker, now + config->timeout_ns);
     for (uint32_t i = 0; i < count; i++)
-        conn_start_request(worker, conn, now);
-    conn->unwritten += (size_t)count * config->request_len;
+        conn->unwritten += conn_start_request(worker, conn, now);
     conn_flush(worker, conn, now);
 }
 
@@ -440,7 +477,7 @@ static void conn_on_connect_event(struct worker *worker, struct conn *conn, uint
     worker->stats.connections_opened++;
     worker->engine->open_count++;
     if (worker->config->close) {
-        conn->unwritten = worker->config->request_len;
+        conn->unwritten = worker->config->paths[conn->slots[conn->oldest].path].request_len;
         conn_flush(worker, conn, now);
     } else if (worker->engine->open_loop && conn->due_k == conn->next_k) {
         if (!conn_watch(worker, conn, EPOLLIN)) /* nothing due yet: stop watching EPOLLOUT */
@@ -481,12 +518,12 @@ static bool conn_on_response(struct worker *worker, struct conn *conn, int64_t n
         if (now >= worker->control->measure_ns && now < worker->control->end_ns)
             conn->responses_in_window++;
         if (begin >= worker->control->measure_ns) {
+            struct path_stats *path = &worker->stats.paths[slot->path];
             int64_t latency_us = to_us(now - begin);
-            hdr_record(&worker->stats.response, latency_us);
+            hdr_record(&path->response, latency_us);
             if (worker->engine->open_loop)
-                hdr_record(&worker->stats.service, to_us(now - slot->start_ns));
-            int second = timeline_record(&worker->stats.timeline, timeline_second(worker, now), latency_us);
-            worker->stats.timeline.seconds[second].completed++;
+                hdr_record(&path->service, to_us(now - slot->start_ns));
+            timeline_record(&worker->stats.timeline, timeline_second(worker, now), slot->path, latency_us)->completed++;
         }
     }
 
@@ -859,8 +896,13 @@ static void account_leftovers(struct worker *worker)
     uint32_t pipeline = (uint32_t)worker->config->pipeline;
     for (uint32_t i = 0; i < worker->conn_count; i++) {
         struct conn *conn = &worker->conns[i];
-        for (uint32_t j = 0; j < conn->in_flight; j++)
-            counters_for(worker, request_begin(worker, &conn->slots[(conn->oldest + j) % pipeline]))->in_flight_at_end++;
+        for (uint32_t j = 0; j < conn->in_flight; j++) {
+            const struct request_slot *slot = &conn->slots[(conn->oldest + j) % pipeline];
+            int64_t begin = request_begin(worker, slot);
+            counters_for(worker, begin)->in_flight_at_end++;
+            if (begin >= worker->control->measure_ns)
+                worker->stats.paths[slot->path].in_flight_at_end++;
+        }
         if (!worker->engine->open_loop || conn->due_k == conn->next_k)
             continue;
         /* Unsent requests next_k..due_k-1: the first ones may be warm-up requests. Intended times
@@ -974,7 +1016,7 @@ int worker_init(struct worker *worker, int id, const struct config *config, stru
     worker->next_source = (uint32_t)id;
     worker->read_size = READ_SIZE;
 
-    int error = run_stats_init(&worker->stats, config);
+    int error = run_stats_init(&worker->stats, config, false);
     if (error != 0)
         return error;
     worker->stats.idle.requested = worker->idle_count;
@@ -987,6 +1029,11 @@ int worker_init(struct worker *worker, int id, const struct config *config, stru
     worker->engine->open_loop = config->rate > 0;
     worker->engine->second_start_ns = INT64_MAX - 1000000000; /* no second cached yet */
     worker->engine->ns_per_request = config->rate > 0 ? 1e9 / config->rate : 0;
+    worker->engine->mixed = config->path_count > 1;
+    int32_t weights[MAX_PATHS];
+    for (int p = 0; p < config->path_count; p++)
+        weights[p] = config->paths[p].weight;
+    mix_init(&worker->engine->mix, config->path_count, weights);
     for (uint32_t i = 0; i < worker->conn_count; i++) {
         struct conn *conn = &worker->conns[i];
         conn->fd = -1;

@@ -38,7 +38,10 @@ static void print_usage(FILE *out)
             "      --source A[-B]    bind connections to these IPv4 source addresses in turn,\n"
             "                        e.g. 127.0.0.1-127.0.0.16 (a comma-separated list is allowed)\n"
             "      --expect-status L only these statuses count as success, e.g. 200,204 (default 2xx)\n"
-            "      --expect-bytes N  a response body must be exactly N bytes\n"
+            "      --expect-bytes N  a response body must be exactly N bytes (on every path)\n"
+            "      --mix PATH:PERCENT  send PERCENT %% of the requests (e.g. 10 or 0.5) to PATH\n"
+            "                        instead of the URL's path (repeatable; the URL's path keeps\n"
+            "                        the rest, which must stay above 0); results per path\n"
             "      --json FILE       write the results as JSON to FILE ('-' for stdout)\n"
             "      --phase-fd N      write \"measure\" to descriptor N (>= 3, open for writing) when\n"
             "                        the measured window begins and \"end\" when it ends\n"
@@ -168,6 +171,88 @@ static bool parse_status_list(const char *text, struct config *config)
     return ok && config->expect_status_count > 0;
 }
 
+/* A request target loadgen sends as it is: visible ASCII only (the user percent-encodes the rest). */
+static bool visible_ascii(const char *text)
+{
+    for (const char *p = text; *p; p++)
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+            return false;
+    return true;
+}
+
+/* A percent of --mix: digits with at most 4 decimals ("10", "0.5", "33.3333"), above 0 and
+ * below 100, in millionths. No sign, exponent, "inf" or "nan": strtod would take them. */
+static bool parse_percent(const char *text, int32_t *millionths)
+{
+    int64_t value = 0;
+    int whole_digits = 0, decimals = 0;
+    const char *p = text;
+    for (; *p >= '0' && *p <= '9'; p++, whole_digits++) {
+        value = value * 10 + (*p - '0');
+        if (value >= 100)
+            return false;
+    }
+    if (*p == '.') {
+        for (p++; *p >= '0' && *p <= '9'; p++, decimals++) {
+            if (decimals == 4)
+                return false;
+            value = value * 10 + (*p - '0');
+        }
+        if (decimals == 0)
+            return false;
+    }
+    if (*p != '\0' || whole_digits == 0)
+        return false;
+    for (; decimals < 4; decimals++)
+        value *= 10;
+    if (value <= 0)
+        return false;
+    *millionths = (int32_t)value;
+    return true;
+}
+
+/* --mix PATH:PERCENT (kept as given until the URL's path is known). The percent follows the last
+ * colon, so a path may contain colons. Exits 2 with the usage on a bad value. */
+static void parse_mix(const char *text, struct config *config)
+{
+    const char *colon = strrchr(text, ':');
+    if (colon == NULL)
+        usage_error("--mix needs PATH:PERCENT (e.g. /slow:10), not", text);
+    size_t path_len = (size_t)(colon - text);
+    if (path_len == 0 || text[0] != '/')
+        usage_error("--mix: the path must be in origin form, starting with '/'", text);
+    if (config->path_count == MAX_PATHS)
+        usage_error("--mix: too many paths (at most 15 besides the URL's)", text);
+    struct request_path *path = &config->paths[config->path_count];
+    if (!parse_percent(colon + 1, &path->weight))
+        usage_error("--mix: the percent must be a number above 0 and below 100, with at most 4 decimals", text);
+    path->path = strndup(text, path_len);
+    if (path->path == NULL)
+        usage_error("out of memory", NULL);
+    if (!visible_ascii(path->path) || strchr(path->path, '#') != NULL)
+        usage_error("--mix: the path must be visible ASCII without a fragment (percent-encode the rest)", text);
+    config->path_count++;
+}
+
+/* After the URL: the URL's path gets the share the --mix paths leave, which must be above 0. */
+static void finish_mix(struct config *config)
+{
+    int64_t mixed = 0;
+    for (int p = 1; p < config->path_count; p++) {
+        mixed += config->paths[p].weight;
+        for (int q = 0; q < p; q++)
+            if (strcmp(config->paths[p].path, config->paths[q].path) == 0)
+                usage_error(q == 0 ? "--mix: a path is the URL's own path" : "--mix: a path is given twice",
+                            config->paths[p].path);
+    }
+    if (mixed >= MIX_WHOLE) {
+        char total[64];
+        snprintf(total, sizeof total, "%g %%", (double)mixed / (MIX_WHOLE / 100));
+        usage_error("--mix: the percents must add up to less than 100 (the URL's path gets the rest), not", total);
+    }
+    config->paths[0].weight = (int32_t)(MIX_WHOLE - mixed);
+}
+
 /* "127.0.0.1-127.0.0.16,127.0.1.1": IPv4 addresses, expanded into config->sources. */
 static bool parse_sources(const char *text, struct config *config)
 {
@@ -261,9 +346,9 @@ static void parse_url(const char *url, struct config *config)
         if (config->path == NULL)
             usage_error("out of memory", NULL);
     }
-    for (const char *p = config->path; *p; p++)
-        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
-            usage_error("the URL path must be visible ASCII (percent-encode the rest)", url);
+    if (!visible_ascii(config->path))
+        usage_error("the URL path must be visible ASCII (percent-encode the rest)", url);
+    config->paths[0].path = config->path;
 
     char port_text[8];
     snprintf(port_text, sizeof port_text, "%d", config->port);
@@ -310,12 +395,13 @@ static void text_add(struct text *text, const char *string)
     text_append(text, string, strlen(string));
 }
 
-static void build_request(struct config *config)
+/* One request for path: the same method, headers and body whatever the path. */
+static void build_one(const struct config *config, const char *path, struct text *one_text)
 {
     struct text one = {0};
     text_add(&one, config->method);
     text_add(&one, " ");
-    text_add(&one, config->path);
+    text_add(&one, path);
     text_add(&one, " HTTP/1.1\r\n");
     bool has_host = false;
     for (int i = 0; i < config->header_count; i++)
@@ -340,7 +426,13 @@ static void build_request(struct config *config)
     static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz";
     for (long long i = 0; i < config->body_bytes; i++)
         text_append(&one, &alphabet[i % 26], 1);
+    *one_text = one;
+}
 
+static void build_request(struct config *config)
+{
+    struct text one;
+    build_one(config, config->path, &one);
     config->request_len = one.len;
     if ((size_t)config->pipeline > SIZE_MAX / 2 / one.len)
         usage_error("request too large to pipeline", NULL);
@@ -352,12 +444,23 @@ static void build_request(struct config *config)
     for (int i = 0; i < config->pipeline; i++)
         memcpy(config->request + (size_t)i * one.len, one.data, one.len);
     free(one.data);
+    config->paths[0].request = config->request;
+    config->paths[0].request_len = config->request_len;
+    config->longest_request = config->request_len;
+    /* The --mix paths: one copy each; a pipelined batch of mixed paths is written with writev. */
+    for (int p = 1; p < config->path_count; p++) {
+        build_one(config, config->paths[p].path, &one);
+        config->paths[p].request = one.data;
+        config->paths[p].request_len = one.len;
+        if (one.len > config->longest_request)
+            config->longest_request = one.len;
+    }
 }
 
 void options_parse(int argc, char **argv, struct config *config)
 {
     enum { OPT_WARMUP = 256, OPT_CLOSE, OPT_IDLE, OPT_BODY_BYTES, OPT_TIMEOUT, OPT_SOURCE, OPT_JSON,
-           OPT_EXPECT_STATUS, OPT_EXPECT_BYTES, OPT_QUIET, OPT_PROGRESS, OPT_VERSION, OPT_PHASE_FD };
+           OPT_EXPECT_STATUS, OPT_EXPECT_BYTES, OPT_QUIET, OPT_PROGRESS, OPT_VERSION, OPT_PHASE_FD, OPT_MIX };
     static const struct option long_options[] = {
         {"connections", required_argument, NULL, 'c'},
         {"threads", required_argument, NULL, 't'},
@@ -376,6 +479,7 @@ void options_parse(int argc, char **argv, struct config *config)
         {"phase-fd", required_argument, NULL, OPT_PHASE_FD},
         {"expect-status", required_argument, NULL, OPT_EXPECT_STATUS},
         {"expect-bytes", required_argument, NULL, OPT_EXPECT_BYTES},
+        {"mix", required_argument, NULL, OPT_MIX},
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"progress", no_argument, NULL, OPT_PROGRESS},
         {"help", no_argument, NULL, 'h'},
@@ -384,7 +488,7 @@ void options_parse(int argc, char **argv, struct config *config)
     };
     *config = (struct config){
         .connections = 10, .threads = 1, .duration_s = 10, .pipeline = 1, .timeout_s = 5,
-        .body_bytes = -1, .expect_bytes = -1, .phase_fd = -1,
+        .body_bytes = -1, .expect_bytes = -1, .phase_fd = -1, .path_count = 1,
     };
     bool threads_given = false;
 
@@ -418,6 +522,7 @@ void options_parse(int argc, char **argv, struct config *config)
         case OPT_PHASE_FD: ok = parse_phase_fd(optarg, &config->phase_fd); break;
         case OPT_EXPECT_STATUS: ok = parse_status_list(optarg, config); break;
         case OPT_EXPECT_BYTES: ok = parse_long(optarg, 0, LLONG_MAX, &config->expect_bytes); break;
+        case OPT_MIX: parse_mix(optarg, config); break;
         case OPT_QUIET: config->quiet = true; break;
         case OPT_PROGRESS: config->progress = true; break;
         case 'h':
@@ -453,6 +558,7 @@ void options_parse(int argc, char **argv, struct config *config)
     config->timeout_ns = (int64_t)llround(config->timeout_s * 1e9);
 
     parse_url(config->url, config);
+    finish_mix(config);
     if (config->source_count > 0 && config->address.ss_family != AF_INET)
         usage_error("--source takes IPv4 addresses, but the target is not IPv4", config->host);
     build_request(config);
@@ -466,4 +572,8 @@ void options_free(struct config *config)
     free(config->headers);
     free(config->sources);
     free(config->request);
+    for (int p = 1; p < config->path_count; p++) {
+        free(config->paths[p].path);
+        free(config->paths[p].request);
+    }
 }

@@ -112,6 +112,47 @@ static void latency_row(FILE *out, const char *name, const struct hdr *hdr)
     fprintf(out, "%10s\n", format_us((double)hdr->max, cell, sizeof cell));
 }
 
+/* A --mix share as given: "10", "0.5", "33.3333" (4 decimals at most, trailing zeros dropped). */
+static const char *format_percent(int32_t millionths, char *buffer, size_t size)
+{
+    snprintf(buffer, size, "%.4f", (double)millionths / (MIX_WHOLE / 100));
+    char *end = buffer + strlen(buffer);
+    while (end > buffer && end[-1] == '0')
+        *--end = '\0';
+    if (end > buffer && end[-1] == '.')
+        *--end = '\0';
+    return buffer;
+}
+
+/* --mix: one line per path, its share, requests and latency. */
+static void paths_text(FILE *out, const struct result *result)
+{
+    const struct config *config = result->config;
+    char p50[32], p99[32], max[32], percent[32];
+    int width = 4;
+    for (int p = 0; p < config->path_count; p++)
+        if ((int)strlen(config->paths[p].path) > width)
+            width = (int)strlen(config->paths[p].path);
+    if (width > 40)
+        width = 40;
+    fprintf(out, "  Paths:\n");
+    for (int p = 0; p < config->path_count; p++) {
+        const struct path_stats *path = &result->total.paths[p];
+        const struct hdr *hdr = &path->response;
+        fprintf(out, "    %-*s %8s%% %10llu requests %8llu errors", width, config->paths[p].path,
+                format_percent(config->paths[p].weight, percent, sizeof percent),
+                (unsigned long long)(hdr->total - path->censored),
+                (unsigned long long)path->failed);
+        if (hdr->total == 0)
+            fprintf(out, "  (no latency samples)\n");
+        else
+            fprintf(out, "  p50 %9s  p99 %9s  max %9s\n",
+                    format_us((double)hdr_value_at_percentile(hdr, 50), p50, sizeof p50),
+                    format_us((double)hdr_value_at_percentile(hdr, 99), p99, sizeof p99),
+                    format_us((double)hdr->max, max, sizeof max));
+    }
+}
+
 void report_text(FILE *out, const struct result *result)
 {
     const struct config *config = result->config;
@@ -137,6 +178,8 @@ void report_text(FILE *out, const struct result *result)
         latency_row(out, "send lag", &total->lag);
         fprintf(out, "  (response time counts from the intended send time, corrected for coordinated omission)\n");
     }
+    if (config->path_count > 1)
+        paths_text(out, result);
     fprintf(out, "  %llu responses in %.2fs, %s read, %s written\n", (unsigned long long)result->fairness.responses,
             result->duration_s, format_bytes((double)total->bytes_read, a, sizeof a),
             format_bytes((double)total->bytes_written, b, sizeof b));
@@ -360,7 +403,113 @@ static json_t *config_json(struct builder *builder, const struct config *config)
     set(builder, object, "expect_status", statuses);
     set(builder, object, "expect_bytes", config->expect_bytes >= 0 ? integer((uint64_t)config->expect_bytes) : json_null());
     set(builder, object, "request_bytes", integer(config->request_len));
+    if (config->path_count > 1) {
+        json_t *mix = json_array();
+        for (int p = 1; p < config->path_count && mix; p++)
+            append(builder, mix, json_pack("{sssf}", "path", config->paths[p].path, "percent",
+                                           (double)config->paths[p].weight / (MIX_WHOLE / 100)));
+        set(builder, object, "mix", mix);
+    }
     return object;
+}
+
+/* The latency object: the same for the whole run and for each path. */
+static json_t *latency_section(struct builder *builder, const struct config *config, uint64_t censored_count,
+                               const struct hdr *response, const struct hdr *service, const struct hdr *lag)
+{
+    bool is_open = config->rate > 0;
+    json_t *latency = json_object();
+    if (latency == NULL) {
+        builder->failed = true;
+        return NULL;
+    }
+    set(builder, latency, "unit", json_string("us"));
+    set(builder, latency, "corrected", json_boolean(is_open));
+    json_t *censored = json_object();
+    if (censored) {
+        set(builder, censored, "count", integer(censored_count));
+        set(builder, censored, "value_us", integer((uint64_t)(config->timeout_s * 1e6 + 0.5)));
+        set(builder, censored, "note",
+            json_string("timed-out requests are recorded at the time they were abandoned (the timeout, "
+                        "counted from when the request was sent); their true latency is at least that"));
+    }
+    set(builder, latency, "censored", censored);
+    set(builder, latency, "response_time", latency_json(builder, response));
+    set(builder, latency, "service_time", is_open ? latency_json(builder, service) : json_null());
+    set(builder, latency, "send_lag", is_open ? latency_json(builder, lag) : json_null());
+    return latency;
+}
+
+/* --mix: the requests of each path, the URL's first. */
+static json_t *paths_json(struct builder *builder, const struct result *result)
+{
+    const struct config *config = result->config;
+    json_t *paths = json_array();
+    for (int p = 0; p < config->path_count && paths; p++) {
+        const struct path_stats *path = &result->total.paths[p];
+        uint64_t completed = path->response.total - path->censored;
+        json_t *entry = json_object();
+        if (entry) {
+            set(builder, entry, "path", json_string(config->paths[p].path));
+            set(builder, entry, "percent", json_real((double)config->paths[p].weight / (MIX_WHOLE / 100)));
+            set(builder, entry, "request_bytes", integer(config->paths[p].request_len));
+            set(builder, entry, "started", integer(completed + path->failed + path->in_flight_at_end));
+            set(builder, entry, "requests", integer(completed));
+            set(builder, entry, "errors", integer(path->failed));
+            set(builder, entry, "in_flight_at_end", integer(path->in_flight_at_end));
+            set(builder, entry, "latency",
+                latency_section(builder, config, path->censored, &path->response, &path->service, &path->lag));
+        }
+        append(builder, paths, entry);
+    }
+    return paths;
+}
+
+static json_t *ms_or_null(int64_t us)
+{
+    return us >= 0 ? json_real((double)us / 1000) : json_null();
+}
+
+/* One second (or the last part of one) of the timeline. */
+static json_t *timeline_entry_json(struct builder *builder, const struct result *result, size_t s)
+{
+    const struct config *config = result->config;
+    const struct timeline_point *point = &result->timeline[s];
+    json_t *entry = json_object();
+    if (entry == NULL) {
+        builder->failed = true;
+        return NULL;
+    }
+    double length = result->duration_s - (double)s;
+    set(builder, entry, "second", integer(s));
+    set(builder, entry, "t", integer(s + 1));
+    set(builder, entry, "length_s", json_real(length < 1 ? length : 1));
+    set(builder, entry, "completed", integer(point->completed));
+    set(builder, entry, "requests", integer(point->completed));
+    set(builder, entry, "errors", integer(point->errors));
+    set(builder, entry, "p50_us", point->p50_us >= 0 ? integer((uint64_t)point->p50_us) : json_null());
+    set(builder, entry, "p99_us", point->p99_us >= 0 ? integer((uint64_t)point->p99_us) : json_null());
+    set(builder, entry, "p50_ms", ms_or_null(point->p50_us));
+    set(builder, entry, "p99_ms", ms_or_null(point->p99_us));
+    set(builder, entry, "max_ms", ms_or_null(point->max_us));
+    if (config->path_count > 1) {
+        json_t *paths = json_array();
+        for (int p = 0; p < config->path_count && paths; p++) {
+            const struct timeline_point *path_point = &result->timeline_paths[s * (size_t)config->path_count + (size_t)p];
+            json_t *path = json_object();
+            if (path) {
+                set(builder, path, "path", json_string(config->paths[p].path));
+                set(builder, path, "requests", integer(path_point->completed));
+                set(builder, path, "errors", integer(path_point->errors));
+                set(builder, path, "p50_ms", ms_or_null(path_point->p50_us));
+                set(builder, path, "p99_ms", ms_or_null(path_point->p99_us));
+                set(builder, path, "max_ms", ms_or_null(path_point->max_us));
+            }
+            append(builder, paths, path);
+        }
+        set(builder, entry, "paths", paths);
+    }
+    return entry;
 }
 
 int report_json(const char *path, const struct result *result)
@@ -414,24 +563,10 @@ int report_json(const char *path, const struct result *result)
     }
     set(&builder, root, "errors", errors);
 
-    json_t *latency = json_object();
-    if (latency) {
-        set(&builder, latency, "unit", json_string("us"));
-        set(&builder, latency, "corrected", json_boolean(is_open));
-        json_t *censored = json_object();
-        if (censored) {
-            set(&builder, censored, "count", integer(measured->censored));
-            set(&builder, censored, "value_us", integer((uint64_t)(config->timeout_s * 1e6 + 0.5)));
-            set(&builder, censored, "note",
-                json_string("timed-out requests are recorded at the time they were abandoned (the timeout, "
-                            "counted from when the request was sent); their true latency is at least that"));
-        }
-        set(&builder, latency, "censored", censored);
-        set(&builder, latency, "response_time", latency_json(&builder, &total->response));
-        set(&builder, latency, "service_time", is_open ? latency_json(&builder, &total->service) : json_null());
-        set(&builder, latency, "send_lag", is_open ? latency_json(&builder, &total->lag) : json_null());
-    }
-    set(&builder, root, "latency", latency);
+    set(&builder, root, "latency",
+        latency_section(&builder, config, measured->censored, &total->response, &total->service, &total->lag));
+    if (config->path_count > 1)
+        set(&builder, root, "paths", paths_json(&builder, result));
 
     json_t *cpu = json_object();
     if (cpu) {
@@ -470,18 +605,8 @@ int report_json(const char *path, const struct result *result)
     set(&builder, root, "idle", idle);
 
     json_t *timeline = json_array();
-    for (size_t s = 0; s < result->timeline_len && timeline; s++) {
-        const struct timeline_point *point = &result->timeline[s];
-        json_t *entry = json_object();
-        if (entry) {
-            set(&builder, entry, "second", integer(s));
-            set(&builder, entry, "completed", integer(point->completed));
-            set(&builder, entry, "errors", integer(point->errors));
-            set(&builder, entry, "p50_us", point->p50_us >= 0 ? integer((uint64_t)point->p50_us) : json_null());
-            set(&builder, entry, "p99_us", point->p99_us >= 0 ? integer((uint64_t)point->p99_us) : json_null());
-        }
-        append(&builder, timeline, entry);
-    }
+    for (size_t s = 0; s < result->timeline_len && timeline; s++)
+        append(&builder, timeline, timeline_entry_json(&builder, result, s));
     set(&builder, root, "timeline", timeline);
 
     int status = 0;

@@ -199,6 +199,98 @@ test_usage() {
     if ((${#bad[@]} == 0)); then pass "$name"; else fail "$name" "${bad[*]}"; fi
 }
 
+test_mix_usage() {
+    local name="bad --mix values exit 2 with a message and the usage" bad=()
+    local cases=(
+        "--mix /slow"                        # no colon
+        "--mix /slow:"                       # no percent
+        "--mix /slow:0"
+        "--mix /slow:0.0000"
+        "--mix /slow:-5"
+        "--mix /slow:abc"
+        "--mix /slow:1e1"                    # no exponents
+        "--mix /slow:0.00001"                # more than 4 decimals
+        "--mix /slow:100"
+        "--mix /a:60 --mix /b:40"            # the URL's path would get nothing
+        "--mix /a:99.99 --mix /b:0.01"
+        "--mix slow:10"                      # not origin form
+        "--mix :10"
+        "--mix /a:10 --mix /a:5"             # twice
+        "--mix /:10"                         # the URL's own path
+    )
+    for args in "${cases[@]}"; do
+        # shellcheck disable=SC2086
+        timeout 5 "$LOADGEN" $args http://127.0.0.1:1/ >/dev/null 2>"$work/mix-usage.err"
+        local status=$?
+        if [[ $status -ne 2 ]] || ! grep -q '^usage: loadgen' "$work/mix-usage.err" ||
+            ! head -1 "$work/mix-usage.err" | grep -q '^loadgen: --mix'; then
+            bad+=("'$args' -> $status: $(head -1 "$work/mix-usage.err")")
+        fi
+    done
+    timeout 5 "$LOADGEN" --help >"$work/help.out" 2>&1 || bad+=("--help -> $?")
+    grep -q -- '--mix PATH:PERCENT' "$work/help.out" || bad+=("--help does not list --mix")
+    if ((${#bad[@]} == 0)); then pass "$name"; else fail "$name" "${bad[*]}"; fi
+}
+
+# Expressions for a --mix run of the paths / (the rest), /slow (SLOW_MS late) and /other: the
+# per-path counts are exact to within one request per thread, and nothing failed.
+mix_exact=(
+    'e["total"] == 0' '[p["path"] for p in j["paths"]] == ["/", "/slow", "/other"]'
+    'all(abs(p["started"] - t["started"] * p["percent"] / 100) < j["config"]["threads"] for p in j["paths"])'
+    'sum(p["started"] for p in j["paths"]) == t["started"]'
+    'j["paths"][1]["latency"]["response_time"]["min_us"] >= 50000'
+    'j["paths"][1]["requests"] <= s["slow"] <= j["paths"][1]["started"]'
+)
+
+test_mix() {
+    local name="--mix: exact per-path counts, the slow path's latency and not the fast ones'"
+    start_server "$name" "$SERVER" --port 0 --mode delay --slow-path /slow --slow-ms 50 || return
+    run_loadgen "$name" 15 -c 8 -t 2 -d 2 --mix /slow:10 --mix /other:25.5 "http://127.0.0.1:$PORT/"
+    local status=$?
+    stop_server "$name"
+    loadgen_ok "$name" $status || return
+    if ! grep -q '^    /slow  *10% ' "$(file "$name" .out)"; then
+        fail "$name" "no line for /slow in the summary: $(grep -A4 Paths "$(file "$name" .out)")"
+        return
+    fi
+    # 8 connections, each waiting 50 ms on every tenth request: a few thousand requests.
+    check "$name" "${mix_exact[@]}" 't["completed"] > 1000'         '[p["percent"] for p in j["paths"]] == [64.5, 10, 25.5]'         '50000 <= j["paths"][1]["latency"]["response_time"]["p50_us"] <= 55000'         '50000 <= j["paths"][1]["latency"]["response_time"]["p99_us"] <= 75000'         'j["paths"][0]["latency"]["response_time"]["p99_us"] < 25000'         'j["paths"][2]["latency"]["response_time"]["p99_us"] < 25000'         'lat["response_time"]["p99_us"] >= 50000'         'len(j["timeline"]) == 2'         'all(p["paths"][1]["requests"] > 0 and p["paths"][1]["p99_ms"] >= 50 for p in j["timeline"])'         'all(p["paths"][0]["p99_ms"] < 25 and p["paths"][2]["p99_ms"] < 25 for p in j["timeline"])'
+}
+
+test_mix_modes() {
+    local name="--mix pipelined with a body, and in open loop with --close and --expect-bytes"
+    # A server per run, so that its count of /slow is that run's.
+    start_server "$name" "$SERVER" --port 0 --mode delay --slow-path /slow --slow-ms 50 || return
+    run_loadgen "$name" 15 -c 4 -t 2 -P 4 -d 1.5 --body-bytes 64 --mix /slow:10 --mix /other:25.5 \
+        "http://127.0.0.1:$PORT/"
+    local status=$?
+    stop_server "$name"
+    start_server "$name.open" "$SERVER" --port 0 --mode delay --slow-path /slow --slow-ms 50 || return
+    run_loadgen "$name.open" 15 -R 500 -c 50 -t 2 -d 2 --close --expect-bytes 13 --mix /slow:10 \
+        --mix /other:25.5 "http://127.0.0.1:$PORT/"
+    local status_open=$?
+    stop_server "$name.open"
+    loadgen_ok "$name" $status || return
+    loadgen_ok "$name.open" $status_open || return
+    if expect "$name" "${mix_exact[@]}" 't["completed"] > 200' 'j["config"]["method"] == "POST"'         'sum(p["request_bytes"] * p["started"] for p in j["paths"]) >= t["bytes_written"] > 0' &&
+        expect "$name.open" "${mix_exact[@]}" 't["intended"] == 1000' 't["completed"] >= 950'             't["connections_opened"] >= t["completed"]'             'j["paths"][0]["latency"]["service_time"]["p99_us"] < 25000'             'j["paths"][1]["latency"]["service_time"]["min_us"] >= 50000'; then
+        pass "$name"
+    else
+        fail "$name" "$reason"
+    fi
+}
+
+test_timeline() {
+    local name="the timeline: one entry per second, a partial last one, sums equal the totals"
+    start_server "$name" "$SERVER" --port 0 --mode delay --delay-ms 2 || return
+    run_loadgen "$name" 15 -c 4 -d 2.5 "http://127.0.0.1:$PORT/"
+    local status=$?
+    stop_server "$name"
+    loadgen_ok "$name" $status || return
+    # 4 connections, 2 ms per request: about 2000 a second, none faster than 2 ms.
+    check "$name" 'e["total"] == 0' '[p["t"] for p in j["timeline"]] == [1, 2, 3]'         '[p["length_s"] for p in j["timeline"]][:2] == [1, 1]'         'abs(j["timeline"][2]["length_s"] - (t["duration_s"] - 2)) < 1e-6'         '0.45 <= j["timeline"][2]["length_s"] <= 0.55'         'sum(p["requests"] for p in j["timeline"]) == t["completed"]'         'all(p["requests"] >= 1000 for p in j["timeline"][:2])'         'j["timeline"][2]["requests"] >= 500'         'all(2 <= p["p50_ms"] <= 3 and p["p50_ms"] <= p["p99_ms"] <= p["max_ms"] for p in j["timeline"])'         'round(max(p["max_ms"] for p in j["timeline"]) * 1000) == lat["response_time"]["max_us"]'         '"paths" not in j and "mix" not in j["config"]'
+}
+
 test_closed_loop_counts() {
     local name="closed-loop counts equal the server's count"
     start_server "$name" "$SERVER" --port 0 --mode delay || return
@@ -278,11 +370,13 @@ test_open_loop_rate() {
 
 test_stall() {
     local name="a 1 s stall shows in the corrected latency, not in the service time"
-    # 1000 requests/s over 10 connections; the server blocks for 1 s at its 2000th request (t = 2 s).
+    # 1000 requests/s over 10 connections; the server blocks for 1 s at its 2500th request
+    # (t = 2.5 s: half a second from a timeline boundary, as the burst of answers after the stall
+    # takes a few ms, and one that began at t = 2 s straddled t = 3 s).
     # The ~1000 requests intended during the stall complete just after it: late by 1 s down to 0,
     # so about 900 are later than 100 ms, p90 (top 500 of 5000) is about 0.5 s, p99 about 0.95 s.
     # Only the 10 requests in flight when it began waited for it after being sent.
-    start_server "$name" "$SERVER" --port 0 --mode stall --stall-after 2000 --stall-ms 1000 || return
+    start_server "$name" "$SERVER" --port 0 --mode stall --stall-after 2500 --stall-ms 1000 || return
     run_loadgen "$name" 20 -R 1000 -c 10 -d 5 "http://127.0.0.1:$PORT/"
     local status=$?
     stop_server "$name"
@@ -295,8 +389,9 @@ test_stall() {
         'lat["service_time"]["p99_us"] < 20000' 'lat["service_time"]["max_us"] >= 950000' \
         'above("service_time", 100000) <= 10' 'lat["send_lag"]["max_us"] >= 900000' \
         'j["rates"]["saturated"] is True' \
-        'j["timeline"][2]["completed"] <= 50' 'j["timeline"][3]["completed"] >= 1500' \
-        'j["timeline"][3]["p99_us"] >= 900000'
+        '450 <= j["timeline"][2]["completed"] <= 510' 'j["timeline"][2]["max_ms"] < 100' \
+        'j["timeline"][3]["completed"] >= 1400' 'j["timeline"][3]["p99_us"] >= 900000' \
+        'j["timeline"][3]["max_ms"] >= 950'
 }
 
 test_timeouts() {
@@ -621,10 +716,10 @@ for binary in "$LOADGEN" "$SERVER" "$TEST_BIN/test_units"; do
     fi
 done
 
-tests=(test_units test_usage test_closed_loop_counts test_pipelined_counts test_delay_latency
+tests=(test_units test_usage test_mix_usage test_closed_loop_counts test_pipelined_counts test_delay_latency
        test_fairness test_open_loop_rate test_stall test_timeouts test_resets test_status test_malformed
        test_expect_bytes test_connect_limit test_refused test_churn test_idle test_idle_bounded
-       test_phase_fd test_interrupt test_json)
+       test_phase_fd test_interrupt test_mix test_mix_modes test_timeline test_json)
 for test in "${tests[@]}"; do
     [[ $test == *${LOADGEN_TEST_ONLY:-}* || $test == test_json ]] && "$test"
 done

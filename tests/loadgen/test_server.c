@@ -1,7 +1,10 @@
 /* test_server.c - servers that misbehave on purpose, to test bin/loadgen's accuracy.
  *
  * One single-threaded epoll loop with a mode per misbehaviour:
- *   delay      answers every request exactly --delay-ms D after it arrived (0: at once)
+ *   delay      answers every request exactly --delay-ms D after it arrived (0: at once); with
+ *              --slow-path P --slow-ms S, a request for target P is answered S ms after it
+ *              arrived (and, as responses keep their order, a request behind it on the same
+ *              connection no earlier than that)
  *   stall      answers at once, but blocks the whole loop --stall-ms once, at request --stall-after
  *   reset      resets the connection (SO_LINGER 0) when a request arrives, without answering
  *   status     answers every request with --status (default 503), well formed, keep-alive
@@ -9,8 +12,9 @@
  *   silent     accepts and reads, never answers
  * A request with "Connection: close" is answered with it and the connection closed after the
  * response. Prints "listening on 127.0.0.1:PORT" when ready; on SIGTERM prints its counts on
- * stderr as "test_server: accepted=A received=R answered=N resets=S" and exits 0. A response
- * counts as answered once all its bytes were written to the socket. */
+ * stderr as "test_server: accepted=A received=R answered=N resets=S slow=W" (W: requests received
+ * for --slow-path) and exits 0. A response counts as answered once all its bytes were written to
+ * the socket. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
@@ -46,12 +50,15 @@ struct client {
     uint64_t unflushed;   /* responses in out not yet completely written */
     bool close_when_flushed;
     bool watching_out;
+    int64_t last_due_ns;  /* of its latest delayed response: a later one is not due before it */
+    uint64_t queued;      /* its delayed responses not yet answered: a new one queues behind them */
 };
 
 struct pending {
     int fd;
     uint32_t generation;
     int64_t due_ns;
+    uint64_t sequence;    /* arrival order, which breaks ties of due_ns */
     bool close;
 };
 
@@ -60,16 +67,21 @@ static int64_t delay_ns;
 static uint64_t stall_after;
 static int64_t stall_ns = 1000000000;
 static int status_code = 503;
+static const char *slow_path;
+static int64_t slow_ns;
 static volatile sig_atomic_t stopping;
 static int epoll_fd;
 static struct client **clients;
 static size_t clients_cap;
 static uint32_t next_generation;
-static uint64_t accepted, received, answered, resets;
+static uint64_t accepted, received, answered, resets, slow_received;
 
-/* A FIFO of delayed answers: the delay is constant, so arrival order is due order. */
+/* The delayed answers, a binary min-heap by (due, arrival): with two delays arrival order is not
+ * due order, and per connection the due times never decrease (see last_due_ns), so popping in
+ * heap order answers each connection's requests in their order. */
 static struct pending *queue;
-static size_t queue_head, queue_len, queue_cap;
+static size_t queue_len, queue_cap;
+static uint64_t next_sequence;
 
 static int64_t now_ns(void)
 {
@@ -90,21 +102,48 @@ static void on_signal(int signal_number)
     stopping = 1;
 }
 
+static bool earlier(const struct pending *a, const struct pending *b)
+{
+    return a->due_ns < b->due_ns || (a->due_ns == b->due_ns && a->sequence < b->sequence);
+}
+
 static void queue_push(struct pending item)
 {
     if (queue_len == queue_cap) {
         size_t cap = queue_cap ? queue_cap * 2 : 1024;
-        struct pending *grown = malloc(cap * sizeof *grown);
+        struct pending *grown = realloc(queue, cap * sizeof *grown);
         if (grown == NULL)
-            die("malloc");
-        for (size_t i = 0; i < queue_len; i++)
-            grown[i] = queue[(queue_head + i) % queue_cap];
-        free(queue);
+            die("realloc");
         queue = grown;
-        queue_head = 0;
         queue_cap = cap;
     }
-    queue[(queue_head + queue_len++) % queue_cap] = item;
+    item.sequence = next_sequence++;
+    size_t i = queue_len++;
+    while (i > 0 && earlier(&item, &queue[(i - 1) / 2])) {
+        queue[i] = queue[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    queue[i] = item;
+}
+
+static struct pending queue_pop(void)
+{
+    struct pending top = queue[0], last = queue[--queue_len];
+    size_t i = 0;
+    for (;;) {
+        size_t child = 2 * i + 1;
+        if (child >= queue_len)
+            break;
+        if (child + 1 < queue_len && earlier(&queue[child + 1], &queue[child]))
+            child++;
+        if (!earlier(&queue[child], &last))
+            break;
+        queue[i] = queue[child];
+        i = child;
+    }
+    if (queue_len > 0)
+        queue[i] = last;
+    return top;
 }
 
 static void close_client(struct client *client, bool reset)
@@ -205,6 +244,20 @@ static size_t request_body_length(const char *head, size_t len)
     return 0;
 }
 
+/* Whether the request line's target is --slow-path. */
+static bool is_slow(const char *head, size_t len)
+{
+    if (slow_path == NULL)
+        return false;
+    const char *target = memchr(head, ' ', len);
+    if (target == NULL)
+        return false;
+    target++;
+    size_t slow_len = strlen(slow_path);
+    return (size_t)(head + len - target) > slow_len && memcmp(target, slow_path, slow_len) == 0 &&
+           target[slow_len] == ' ';
+}
+
 static bool asks_close(const char *head, size_t len)
 {
     for (size_t i = 0; i + 19 < len; i++)
@@ -244,13 +297,23 @@ static bool handle_requests(struct client *client)
             }
             append_response(client, close);
             break;
-        case MODE_DELAY:
-            if (delay_ns > 0) {
-                queue_push((struct pending){client->fd, client->generation, now_ns() + delay_ns, close});
+        case MODE_DELAY: {
+            bool slow = is_slow(start, head_len);
+            slow_received += slow;
+            int64_t delay = slow ? slow_ns : delay_ns;
+            if (delay > 0 || client->queued > 0) {
+                int64_t due = now_ns() + delay;
+                if (due < client->last_due_ns)
+                    due = client->last_due_ns;
+                client->last_due_ns = due;
+                client->queued++;
+                queue_push((struct pending){.fd = client->fd, .generation = client->generation, .due_ns = due,
+                                            .close = close});
                 break;
             }
             append_response(client, close);
             break;
+        }
         case MODE_STATUS:
         case MODE_MALFORMED:
             append_response(client, close);
@@ -309,13 +372,12 @@ static void accept_clients(int listen_fd)
 
 static void answer_due(int64_t now)
 {
-    while (queue_len > 0 && queue[queue_head].due_ns <= now) {
-        struct pending item = queue[queue_head];
-        queue_head = (queue_head + 1) % queue_cap;
-        queue_len--;
+    while (queue_len > 0 && queue[0].due_ns <= now) {
+        struct pending item = queue_pop();
         struct client *client = (size_t)item.fd < clients_cap ? clients[item.fd] : NULL;
         if (client == NULL || client->generation != item.generation)
             continue; /* the client went away meanwhile */
+        client->queued--;
         append_response(client, item.close);
         flush(client);
     }
@@ -324,7 +386,8 @@ static void answer_due(int64_t now)
 static _Noreturn void usage(void)
 {
     fprintf(stderr, "usage: test_server [--port N] [--mode delay|stall|reset|status|malformed|silent]\n"
-                    "                   [--delay-ms D] [--stall-after N] [--stall-ms MS] [--status CODE]\n");
+                    "                   [--delay-ms D] [--slow-path P --slow-ms S] [--stall-after N]\n"
+                    "                   [--stall-ms MS] [--status CODE]\n");
     exit(2);
 }
 
@@ -344,6 +407,7 @@ int main(int argc, char **argv)
         {"port", required_argument, NULL, 'p'},      {"mode", required_argument, NULL, 'm'},
         {"delay-ms", required_argument, NULL, 'd'},  {"stall-after", required_argument, NULL, 'a'},
         {"stall-ms", required_argument, NULL, 's'},  {"status", required_argument, NULL, 'c'},
+        {"slow-path", required_argument, NULL, 'P'}, {"slow-ms", required_argument, NULL, 'S'},
         {NULL, 0, NULL, 0},
     };
     int port = 0;
@@ -356,6 +420,8 @@ int main(int argc, char **argv)
         case 'a': stall_after = (uint64_t)number(optarg, 1, 1000000000); break;
         case 's': stall_ns = number(optarg, 0, 60000) * 1000000L; break;
         case 'c': status_code = (int)number(optarg, 100, 599); break;
+        case 'P': slow_path = optarg; break;
+        case 'S': slow_ns = number(optarg, 0, 60000) * 1000000L; break;
         case 'm': {
             static const char *const names[] = {"delay", "stall", "reset", "status", "malformed", "silent"};
             int found = -1;
@@ -370,7 +436,7 @@ int main(int argc, char **argv)
         default: usage();
         }
     }
-    if (optind != argc)
+    if (optind != argc || (slow_path != NULL && (mode != MODE_DELAY || slow_path[0] != '/')))
         usage();
 
     /* Answers due "exactly" D ms later must not be postponed by the default 50 µs timer slack. */
@@ -424,7 +490,7 @@ int main(int argc, char **argv)
         int64_t now = now_ns();
         int64_t wait_ns = 250000000;
         if (queue_len > 0) {
-            int64_t until_due = queue[queue_head].due_ns - now;
+            int64_t until_due = queue[0].due_ns - now;
             wait_ns = until_due < 0 ? 0 : until_due < wait_ns ? until_due : wait_ns;
         }
         struct timespec timeout = {.tv_sec = wait_ns / 1000000000, .tv_nsec = wait_ns % 1000000000};
@@ -457,8 +523,8 @@ int main(int argc, char **argv)
     free(queue);
     close(epoll_fd);
     close(listen_fd);
-    fprintf(stderr, "test_server: accepted=%llu received=%llu answered=%llu resets=%llu\n",
+    fprintf(stderr, "test_server: accepted=%llu received=%llu answered=%llu resets=%llu slow=%llu\n",
             (unsigned long long)accepted, (unsigned long long)received, (unsigned long long)answered,
-            (unsigned long long)resets);
+            (unsigned long long)resets, (unsigned long long)slow_received);
     return 0;
 }

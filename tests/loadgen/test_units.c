@@ -1,4 +1,5 @@
-/* test_units.c - named edge cases for loadgen's HDR histogram and HTTP response parser.
+/* test_units.c - named edge cases for loadgen's HDR histogram and HTTP response parser, its
+ * --mix sequence and its timeline.
  *
  * Every parser input is placed against a guard page (picohttpparser's trick), so a read past the
  * bytes handed over crashes the test instead of passing by luck. Prints "ok NAME" or
@@ -12,6 +13,7 @@
 
 #include "hdr.h"
 #include "http_response.h"
+#include "loadgen.h"
 
 static int failures;
 static const char *current;
@@ -404,6 +406,108 @@ static void hdr_sparse_copy_keeps_percentiles(void)
     hdr_destroy(&copy);
 }
 
+/* --- the --mix sequence and the timeline ------------------------------------------------------ */
+
+/* After every request, every path is less than one request away from its exact share. */
+static void mix_within_one_request(void)
+{
+    static const int32_t sets[][MAX_PATHS] = {
+        {1000000},
+        {900000, 100000},
+        {645000, 100000, 255000},
+        {864801, 114507, 12116, 7877, 699}, /* smooth weighted round-robin drifts past 1 here */
+        {1, 999999},                          /* --mix /x:99.9999 */
+        {470000, 10000, 10000, 500000, 5000, 5000},
+        {62500, 62500, 62500, 62500, 62500, 62500, 62500, 62500, 62500, 62500, 62500, 62500, 62500, 62500,
+         62500, 62500},
+        {400003, 1, 3, 7, 13, 29, 61, 127, 251, 509, 1021, 2039, 4093, 8191, 16381, 567271},
+    };
+    for (size_t set = 0; set < sizeof sets / sizeof sets[0]; set++) {
+        int count = 0;
+        int64_t sum = 0;
+        while (count < MAX_PATHS && sets[set][count] > 0)
+            sum += sets[set][count++];
+        CHECK_EQ(sum, MIX_WHOLE);
+        struct mix_state mix;
+        mix_init(&mix, count, sets[set]);
+        int64_t had[MAX_PATHS] = {0};
+        for (int64_t n = 1; n <= 300000; n++) {
+            int path = mix_next(&mix);
+            CHECK(path >= 0 && path < count);
+            had[path]++;
+            for (int i = 0; i < count; i++) {
+                int64_t off = had[i] * MIX_WHOLE - n * sets[set][i]; /* in millionths of a request */
+                if (off <= -MIX_WHOLE || off >= MIX_WHOLE) {
+                    printf("FAIL %s: set %zu, path %d has %lld after %lld requests, share %d\n", current, set, i,
+                           (long long)had[i], (long long)n, sets[set][i]);
+                    failures++;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/* Two threads' timelines of two paths, merged: counts add, percentiles come from the summed
+ * buckets (2 digits), the maximum is exact. */
+static void timeline_merges_threads_and_paths(void)
+{
+    struct config config = {.duration_s = 2.5, .path_count = 2};
+    struct run_stats a, b;
+    CHECK_EQ(run_stats_init(&a, &config, false), 0);
+    CHECK_EQ(run_stats_init(&b, &config, false), 0);
+    CHECK_EQ(a.timeline.second_count, 3);
+    for (int i = 0; i < 990; i++)
+        timeline_record(&a.timeline, 0, 0, 1000)->completed++;
+    for (int i = 0; i < 10; i++)
+        timeline_record(&b.timeline, 0, 1, 50000 + i)->completed++;
+    timeline_record(&b.timeline, 0, 1, -1)->errors++;
+    CHECK(timeline_move_to(&b.timeline, 0));
+    b.timeline.loose_errors[b.timeline.current_second]++;
+    timeline_record(&a.timeline, 2, 1, 7000)->completed++;
+    timeline_record(&a.timeline, 3, 0, 7001)->completed++; /* just past the window: the last second */
+    timeline_flush(&a.timeline);
+    timeline_flush(&b.timeline);
+    const struct timeline *timelines[] = {&a.timeline, &b.timeline};
+    struct timeline_point points[3], path_points[6];
+    CHECK_EQ(timeline_merge(timelines, 2, 3, points, path_points), 0);
+    CHECK_EQ(points[0].completed, 1000);
+    CHECK_EQ(points[0].errors, 2);
+    CHECK(points[0].p50_us >= 1000 && points[0].p50_us <= 1008);
+    CHECK(points[0].p99_us >= 1000 && points[0].p99_us <= 1008); /* rank 990 of 1000 */
+    CHECK_EQ(points[0].max_us, 50009);
+    CHECK_EQ(path_points[0].completed, 990);
+    CHECK_EQ(path_points[0].max_us, 1000);
+    CHECK_EQ(path_points[1].completed, 10);
+    CHECK_EQ(path_points[1].errors, 1);
+    CHECK(path_points[1].p50_us >= 50000 && path_points[1].p50_us <= 50009);
+    CHECK_EQ(path_points[1].max_us, 50009);
+    CHECK_EQ(points[1].completed, 0);
+    CHECK_EQ(points[1].p99_us, -1);
+    CHECK_EQ(points[2].completed, 2);
+    CHECK_EQ(points[2].max_us, 7001);
+    CHECK_EQ(path_points[2 * 2 + 1].max_us, 7000);
+    run_stats_destroy(&a);
+    run_stats_destroy(&b);
+}
+
+/* A run longer than the cap: the timeline keeps the first MAX_TIMELINE_SECONDS and drops the rest. */
+static void timeline_is_capped(void)
+{
+    struct config config = {.duration_s = MAX_TIMELINE_SECONDS + 100.5, .path_count = 1};
+    struct run_stats a;
+    CHECK_EQ(run_stats_init(&a, &config, false), 0);
+    CHECK_EQ(a.timeline.second_count, MAX_TIMELINE_SECONDS);
+    CHECK(a.timeline.truncated);
+    timeline_record(&a.timeline, MAX_TIMELINE_SECONDS - 1, 0, 10)->completed++;
+    CHECK(timeline_record(&a.timeline, MAX_TIMELINE_SECONDS, 0, 10) == &a.timeline.sink);
+    CHECK(!timeline_move_to(&a.timeline, MAX_TIMELINE_SECONDS + 50));
+    timeline_flush(&a.timeline);
+    CHECK_EQ(a.timeline.seconds[MAX_TIMELINE_SECONDS - 1].completed, 1);
+    CHECK_EQ(a.timeline.seconds[MAX_TIMELINE_SECONDS - 1].max_us, 10);
+    run_stats_destroy(&a);
+}
+
 int main(void)
 {
     setup_guard();
@@ -426,6 +530,9 @@ int main(void)
     run("hdr: zero and clamped values", hdr_zero_and_clamped);
     run("hdr: merge adds counts", hdr_merge_adds_counts);
     run("hdr: sparse copy keeps percentiles", hdr_sparse_copy_keeps_percentiles);
+    run("mix: every path within one request of its share", mix_within_one_request);
+    run("timeline: threads and paths merge", timeline_merges_threads_and_paths);
+    run("timeline: capped at MAX_TIMELINE_SECONDS", timeline_is_capped);
     printf("%s\n", failures ? "unit tests FAILED" : "unit tests passed");
     return failures ? 1 : 0;
 }
