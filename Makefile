@@ -3,9 +3,10 @@
 # `make SANITIZE=address,undefined` (or thread) builds into build/san-*/ instead.
 
 # Every server; the conformance suite and the benchmark harness discover servers from this list.
-SERVERS := iterative epoll-lt fork-per-conn prefork prefork-fdpass thread-per-conn thread-pool prethread select poll epoll-et libuv io-uring
+SERVERS := iterative epoll-lt fork-per-conn prefork prefork-fdpass thread-per-conn thread-pool prethread select poll epoll-et libuv io-uring \
+    multi-reactor reuseport leader-follower reactor-workers
 # Servers with threads, which also get a ThreadSanitizer build in `make test`.
-THREADED_SERVERS := thread-per-conn thread-pool prethread
+THREADED_SERVERS := thread-per-conn thread-pool prethread multi-reactor reuseport leader-follower reactor-workers
 # Servers that serve one connection at a time; the conformance suite skips its concurrency cases.
 SERIAL_SERVERS := iterative
 # Servers that serve a fixed number of connections at once (a pool of processes); the suite skips
@@ -18,7 +19,18 @@ CONFORMANCE := iterative epoll-lt fork-per-conn \
     prefork:--workers=4 prefork:--workers=4,--accept-lock=flock prefork:--workers=4,--accept-lock=mutex \
     prefork-fdpass:--workers=4 thread-per-conn thread-pool:--threads=128 \
     prethread:--threads=128 prethread:--threads=128,--accept-lock=mutex \
-    select poll epoll-et libuv io-uring
+    select poll epoll-et libuv io-uring \
+    multi-reactor:--threads=3 multi-reactor:--threads=3,--balance=least \
+    reuseport:--threads=3 reuseport:--threads=3,--listen=shared reuseport:--threads=3,--listen=exclusive \
+    leader-follower:--threads=3 \
+    reactor-workers:--workers=4 reactor-workers:--workers=4,--handoff=splice reactor-workers:--workers=4,--handoff=ring
+
+# Configurations that differ from another one in this list only in how threads synchronise (a
+# balance rule, a listener mode, a hand-off): the plain and TSan builds run them, ASan+UBSan runs
+# the first configuration of each server only, so `make test` stays within its time budget.
+CONFORMANCE_NOT_ASAN := multi-reactor:--threads=3,--balance=least \
+    reuseport:--threads=3,--listen=shared reuseport:--threads=3,--listen=exclusive \
+    reactor-workers:--workers=4,--handoff=splice reactor-workers:--workers=4,--handoff=ring
 
 CC := gcc
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
@@ -49,7 +61,7 @@ COMMON_SRCS := $(wildcard servers/common/*.c)
 COMMON_OBJS := $(COMMON_SRCS:%.c=$(OBJ)/%.o)
 SERVER_BINS := $(SERVERS:%=$(BINDIR)/%)
 
-.PHONY: all servers deps test fuzz clean print-servers print-threaded-servers print-serial-servers print-bounded-servers print-conformance print-cflags \
+.PHONY: all servers deps test fuzz clean print-servers print-threaded-servers print-serial-servers print-bounded-servers print-conformance print-conformance-not-asan print-cflags \
         bench bench-quick plots perfcheck perfcheck-power
 all: servers
 
@@ -101,6 +113,8 @@ print-bounded-servers:
 	@echo $(BOUNDED_SERVERS)
 print-conformance:
 	@echo $(CONFORMANCE)
+print-conformance-not-asan:
+	@echo $(CONFORMANCE_NOT_ASAN)
 print-cflags:
 	@echo $(CFLAGS)
 

@@ -78,10 +78,11 @@ done
 plain_bins=()
 asan_bins=()
 tsan_bins=()
+not_asan=" $(make -s print-conformance-not-asan) "
 for target in $(make -s print-conformance); do
     name=${target%%:*}
     plain_bins+=("bin/$target")
-    asan_bins+=("build/san-address-undefined/bin/$target")
+    [[ $not_asan == *" $target "* ]] || asan_bins+=("build/san-address-undefined/bin/$target")
     if [[ " $threaded " == *" $name "* ]]; then
         tsan_bins+=("build/san-thread/bin/$target")
     fi

@@ -25,6 +25,8 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "handler.h"
+
 /* Reading pauses while more than this much output waits for a slow client (back-pressure). */
 #define CONN_OUTPUT_HIGH_WATER (256 * 1024)
 /* The most iovecs conn_output() fills. */
@@ -46,7 +48,16 @@ struct conn_chunk {
 };
 
 struct conn;
-struct conn_job;
+/* An offloaded request (see conn_job_run): a copy of its bytes, so the worker needs nothing of the
+ * connection's. The core fills `conn` and never reads `next`, which the server's queues may use to
+ * link jobs without an allocation of their own; the rest is the core's. */
+struct conn_job {
+    struct conn_job *next;
+    struct conn *conn;
+    struct response response;
+    size_t len;
+    char request[];
+};
 /* Takes a blocking request (GET /cpu, /sleep) away to run on another thread; see conn_job_run. */
 typedef void conn_offload_fn(struct conn *conn, struct conn_job *job);
 

@@ -28,13 +28,6 @@
 #define SMALL_PATTERN_BODY (16 * 1024)
 #define READ_AHEAD 4096
 
-/* An offloaded request: a copy of its bytes, so the worker needs nothing of the connection's. */
-struct conn_job {
-    struct response response;
-    size_t len;
-    char request[];
-};
-
 /* The readiness driver's staging buffer, between conn_stage_begin and conn_stage_end. */
 static _Thread_local char *staging;
 static _Thread_local size_t staging_len, staging_cap;
@@ -305,6 +298,8 @@ static bool offload(struct conn *conn, const char *request, size_t len)
     struct conn_job *job = malloc(sizeof *job + len);
     if (job == NULL)
         return false;
+    job->next = NULL;
+    job->conn = conn;
     job->len = len;
     memcpy(job->request, request, len);
     conn->job = job;

@@ -105,6 +105,17 @@ int net_listen(bool reuse_port, bool nonblocking)
     return fd;
 }
 
+int net_local_port(int listen_fd)
+{
+    struct sockaddr_storage address;
+    socklen_t len = sizeof address;
+    if (getsockname(listen_fd, (struct sockaddr *)&address, &len) != 0)
+        die("getsockname: %m");
+    if (address.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&address)->sin6_port);
+    return ntohs(((struct sockaddr_in *)&address)->sin_port);
+}
+
 void net_announce(int listen_fd)
 {
     struct sockaddr_storage address;

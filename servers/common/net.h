@@ -13,6 +13,9 @@
  * between event-loop use and blocking accept, which then wakes every NET_TICK_MS. Dies on failure. */
 int net_listen(bool reuse_port, bool nonblocking);
 
+/* The port a listening socket is bound to (the one --port 0 picked); dies if it cannot say. */
+int net_local_port(int listen_fd);
+
 /* Prints the one ready line, "listening on HOST:PORT", with the port actually bound, and flushes. */
 void net_announce(int listen_fd);
 
