@@ -26,11 +26,12 @@ CONFORMANCE := iterative epoll-lt fork-per-conn \
     reactor-workers:--workers=4 reactor-workers:--workers=4,--handoff=splice reactor-workers:--workers=4,--handoff=ring
 
 # Configurations that differ from another one in this list only in how threads synchronise (a
-# balance rule, a listener mode, a hand-off): the plain and TSan builds run them, ASan+UBSan runs
-# the first configuration of each server only, so `make test` stays within its time budget.
-CONFORMANCE_NOT_ASAN := multi-reactor:--threads=3,--balance=least \
+# balance rule, a listener mode, a locked hand-off): the plain build runs them, the sanitizer
+# builds run the others only, so `make test` stays within its time budget. (The lock-free ring of
+# reactor-workers is not among them: it is the one TSan most needs to see.)
+CONFORMANCE_PLAIN_ONLY := multi-reactor:--threads=3,--balance=least \
     reuseport:--threads=3,--listen=shared reuseport:--threads=3,--listen=exclusive \
-    reactor-workers:--workers=4,--handoff=splice reactor-workers:--workers=4,--handoff=ring
+    reactor-workers:--workers=4,--handoff=splice
 
 CC := gcc
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
@@ -61,7 +62,7 @@ COMMON_SRCS := $(wildcard servers/common/*.c)
 COMMON_OBJS := $(COMMON_SRCS:%.c=$(OBJ)/%.o)
 SERVER_BINS := $(SERVERS:%=$(BINDIR)/%)
 
-.PHONY: all servers deps test fuzz clean print-servers print-threaded-servers print-serial-servers print-bounded-servers print-conformance print-conformance-not-asan print-cflags \
+.PHONY: all servers deps test fuzz clean print-servers print-threaded-servers print-serial-servers print-bounded-servers print-conformance print-conformance-plain-only print-cflags \
         bench bench-quick plots perfcheck perfcheck-power
 all: servers
 
@@ -113,8 +114,8 @@ print-bounded-servers:
 	@echo $(BOUNDED_SERVERS)
 print-conformance:
 	@echo $(CONFORMANCE)
-print-conformance-not-asan:
-	@echo $(CONFORMANCE_NOT_ASAN)
+print-conformance-plain-only:
+	@echo $(CONFORMANCE_PLAIN_ONLY)
 print-cflags:
 	@echo $(CFLAGS)
 

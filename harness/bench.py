@@ -1073,6 +1073,11 @@ class Bench:
             if stop_problems[server.name] and server.name not in dead and record is not None:
                 record.setdefault("stop_problem", stop_problems[server.name])
                 record["stderr_tail"] = server.stderr_tail()
+            counts = server_counts(read_proc(server.stderr_path) or "")
+            if counts:
+                for record in self.records:
+                    if record["server"] == server.name and record["scenario"] == scenario:
+                        record["server_counts"] = counts
         self.save()
 
     def loadgen_args(self, server_name, point):
@@ -1418,6 +1423,48 @@ class Bench:
             perf.kill()
         for server in self.current_servers:
             server.stop()
+
+
+LOOP_LINE = re.compile(r"loop (\d+): ((?:[a-z_]+=\d+ ?)+)$")
+HANDOFF_LINE = re.compile(r"handoff: mode=(\w+) ((?:[a-z_]+=\d+ ?)+)$")
+
+
+def server_counts(stderr_text):
+    """The per-loop counts (`loop K: wakeups=N ...`) and hand-off counts (`handoff: mode=M ...`)
+    that the multi-core servers print on exit, or None. They cover the server's whole life: every
+    point, repetition, warm-up and syscall run of the scenario it was started for."""
+    loops, handoff = [], None
+    for line in stderr_text.splitlines():
+        match = LOOP_LINE.match(line)
+        if match:
+            loops.append({"loop": int(match.group(1)),
+                          **{k: int(v) for k, v in re.findall(r"([a-z_]+)=(\d+)", match.group(2))}})
+            continue
+        match = HANDOFF_LINE.match(line)
+        if match:
+            handoff = {"mode": match.group(1), **{k: int(v) for k, v in re.findall(r"([a-z_]+)=(\d+)", match.group(2))}}
+    if not loops and handoff is None:
+        return None
+    counts = {"scope": "the server's whole run for this scenario (all points, repetitions, warm-ups)"}
+    if loops:
+        accepts = sum(loop.get("accepts", 0) for loop in loops)
+        events = sum(loop.get("listen_events", 0) for loop in loops)
+        # The loops that serve connections (a multi-reactor's main loop only accepts).
+        served = [loop.get("connections", 0) for loop in loops if loop.get("connections", 0) or not loop.get("accepts")]
+        counts.update({
+            "loops": loops,
+            "listen_events_per_accept": round(events / accepts, 3) if accepts else None,
+            "empty_accepts_per_accept": round(sum(loop.get("empty_accepts", 0) for loop in loops) / accepts, 4) if accepts else None,
+            "connections_per_loop_jain": round(sum(served) ** 2 / (len(served) * sum(c * c for c in served)), 3)
+            if served and any(served) else None,
+        })
+    if handoff is not None:
+        jobs = handoff.get("jobs", 0)
+        counts["handoff"] = handoff
+        if jobs:
+            counts["worker_wakeups_per_job"] = round(handoff.get("worker_wakeups", 0) / jobs, 4)
+            counts["reactor_wakeups_per_job"] = round(handoff.get("reactor_wakeups", 0) / jobs, 4)
+    return counts
 
 
 def summarize(reps):

@@ -78,11 +78,12 @@ done
 plain_bins=()
 asan_bins=()
 tsan_bins=()
-not_asan=" $(make -s print-conformance-not-asan) "
+plain_only=" $(make -s print-conformance-plain-only) "
 for target in $(make -s print-conformance); do
     name=${target%%:*}
     plain_bins+=("bin/$target")
-    [[ $not_asan == *" $target "* ]] || asan_bins+=("build/san-address-undefined/bin/$target")
+    [[ $plain_only == *" $target "* ]] && continue
+    asan_bins+=("build/san-address-undefined/bin/$target")
     if [[ " $threaded " == *" $name "* ]]; then
         tsan_bins+=("build/san-thread/bin/$target")
     fi

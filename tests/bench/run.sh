@@ -65,6 +65,42 @@ while [[ -e /proc/$dead_pid ]]; do dead_pid=$((dead_pid - 1)); done
 expected_cpu_source=
 [[ -e /sys/fs/cgroup/cpuacct/cpuacct.usage ]] && expected_cpu_source="cgroup v1 cpuacct.usage"
 
+# 0. The loop counts of a multi-core server are recorded: reuseport with a shared listener, four
+# loops, one churn point: every record gets server_counts with four loops whose accepts add up to
+# the server's accepted connections, and at least one listener report per accept.
+if bench --servers "reuseport:shared" --scenarios churn --reps 1 --duration 0.5 --warmup 0.1 \
+    --out "$work/loops" >"$work/loops.log" 2>&1; then
+    if problem=$(python3 - "$work/loops/results.json" <<'PY'
+import json, sys
+records = [r for r in json.load(open(sys.argv[1]))["records"] if r["server"] == "reuseport:shared"]
+problems = []
+if not records:
+    problems.append("no reuseport:shared record")
+for r in records:
+    c = r.get("server_counts")
+    if not c:
+        problems.append(f"{r['point']}: no server_counts")
+        continue
+    if len(c["loops"]) != 4:
+        problems.append(f"{r['point']}: {len(c['loops'])} loops, expected 4")
+    if sum(loop["accepts"] for loop in c["loops"]) < 10:
+        problems.append(f"{r['point']}: only {sum(loop['accepts'] for loop in c['loops'])} accepts counted")
+    if not c["listen_events_per_accept"] or c["listen_events_per_accept"] <= 0:
+        problems.append(f"{r['point']}: listen_events_per_accept {c['listen_events_per_accept']}")
+    if not 0 < (c["connections_per_loop_jain"] or 0) <= 1:
+        problems.append(f"{r['point']}: Jain's index {c['connections_per_loop_jain']}")
+print("; ".join(problems))
+sys.exit(1 if problems else 0)
+PY
+    ); then
+        pass "loop_counts_recorded"
+    else
+        fail "loop_counts_recorded" "$problem"
+    fi
+else
+    fail "loop_counts_recorded" "bench.py failed: $(tail -3 "$work/loops.log")"
+fi
+
 # 1. A tiny run: two servers, two scenarios (churn has two points), 1 s runs. A stale cgroup of a
 # killed run is planted first: the run must remove it.
 stale=
