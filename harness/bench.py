@@ -12,6 +12,7 @@ keeps what it has, and report.py turns it into plots and a report. See docs/benc
 """
 import argparse
 import errno
+import fnmatch
 import json
 import os
 import re
@@ -74,12 +75,61 @@ def log(message):
 # --- scenarios -----------------------------------------------------------------------------------
 
 class Point:
-    def __init__(self, scenario, label, x, route, args, quick):
+    def __init__(self, scenario, label, x, route, args, quick, servers_for=None, server_set=(), fresh=False,
+                 duration=None):
         self.scenario, self.label, self.x, self.route = scenario, label, x, route
         self.args, self.quick = args, quick
+        # for=PATTERN,...: the servers (by name or family, shell patterns) the point is run for;
+        # None: every server.
+        self.servers_for = servers_for
+        # set=OPTION:VALUE,...: the server runs with OPTION's value replaced by VALUE (servers whose
+        # arguments lack OPTION run with their own: a baseline).
+        self.server_set = tuple(server_set)
+        # fresh: the server is started for this point alone, so its exit counts belong to it.
+        self.fresh = fresh
+        # duration=SECONDS: the point's measured window is at least this long (a per-second
+        # timeline needs more than the default second); None: --duration.
+        self.duration = duration
+
+    def is_for(self, config):
+        """Whether the point is run for this server configuration (its for= patterns)."""
+        if self.servers_for is None:
+            return True
+        return any(fnmatch.fnmatchcase(config.name, pattern) or fnmatch.fnmatchcase(config.family, pattern)
+                   for pattern in self.servers_for)
 
 
-def load_scenarios(path=SCENARIOS_FILE):
+def thread_ladder(cpus, quick=False):
+    """The thread counts of a {T} line: 1, 2, 4, ... up to the number of server CPUs (that number
+    itself too), then twice and four times it (oversubscription). The quick suite takes 1, the
+    number of CPUs and four times it."""
+    ladder = []
+    t = 1
+    while t < cpus:
+        ladder.append(t)
+        t *= 2
+    ladder += [cpus, 2 * cpus, 4 * cpus]
+    if quick:
+        ladder = [1, cpus, 4 * cpus]
+    return sorted(set(ladder))
+
+
+def apply_server_set(args, server_set):
+    """A server's arguments with the values of the options of set= replaced (`--threads 4` or
+    `--threads=4`); an option the arguments lack is not added."""
+    args = list(args)
+    for option, value in server_set:
+        for i, arg in enumerate(args):
+            if arg == option and i + 1 < len(args):
+                args[i + 1] = value
+            elif arg.startswith(option + "="):
+                args[i] = f"{option}={value}"
+    return args
+
+
+def load_scenarios(path=SCENARIOS_FILE, server_cpus=1):
+    """The points of a scenarios file; a line with {T} becomes one point per thread count of
+    thread_ladder(server_cpus)."""
     points = []
     with open(path) as f:
         for number, line in enumerate(f, 1):
@@ -88,14 +138,53 @@ def load_scenarios(path=SCENARIOS_FILE):
                 continue
             if len(fields) < 4:
                 raise ValueError(f"{path}:{number}: expected: scenario point x route args...")
-            scenario, label, route, args = fields[0], fields[1], fields[3], fields[4:]
-            try:
-                x = float(fields[2])
-            except ValueError:
-                raise ValueError(f"{path}:{number}: x must be a number, got {fields[2]!r}") from None
-            quick = bool(args) and args[0] == "quick"
-            points.append(Point(scenario, label, x, route, args[1:] if quick else args, quick))
+            expanded = any("{T}" in field for field in fields)
+            quick_line = len(fields) > 4 and fields[4] == "quick"
+            ladder = thread_ladder(server_cpus) if expanded else [None]
+            quick_ladder = thread_ladder(server_cpus, quick=True) if expanded else [None]
+            for t in ladder:
+                line_fields = [field.replace("{T}", str(t)) for field in fields] if expanded else fields
+                points.append(parse_point(path, number, line_fields, quick_line and t in quick_ladder))
+    labels = set()
+    for point in points:
+        if (point.scenario, point.label) in labels:
+            raise ValueError(f"{path}: point {point.label} of {point.scenario} is defined twice")
+        labels.add((point.scenario, point.label))
     return points
+
+
+def parse_point(path, number, fields, quick):
+    scenario, label, route, rest = fields[0], fields[1], fields[3], fields[4:]
+    try:
+        x = float(fields[2])
+    except ValueError:
+        raise ValueError(f"{path}:{number}: x must be a number, got {fields[2]!r}") from None
+    if rest and rest[0] == "quick":
+        rest = rest[1:]
+    servers_for, server_set, fresh, duration = None, [], False, None
+    while rest and not rest[0].startswith("-"):
+        token = rest.pop(0)
+        if token.startswith("for=") and len(token) > 4:
+            servers_for = token[4:].split(",")
+        elif token.startswith("set="):
+            for item in token[4:].split(","):
+                option, sep, value = item.partition(":")
+                if not sep or not option.startswith("-") or not value:
+                    raise ValueError(f"{path}:{number}: set= takes OPTION:VALUE,..., got {item!r}")
+                server_set.append((option, value))
+        elif token == "fresh":
+            fresh = True
+        elif token.startswith("duration="):
+            try:
+                duration = float(token[9:])
+            except ValueError:
+                duration = None
+            if duration is None or not duration > 0:
+                raise ValueError(f"{path}:{number}: duration= takes a positive number of seconds, got {token!r}")
+        else:
+            raise ValueError(f"{path}:{number}: unknown token {token!r} (before the loadgen arguments: "
+                             "quick, for=, set=, fresh, duration=)")
+    return Point(scenario, label, x, route, rest, quick, servers_for, server_set, fresh, duration)
 
 
 def scenario_names(points):
@@ -885,6 +974,20 @@ def loadgen_summary(doc):
         "latency_mean_us": response["mean_us"],
         "client_cpu_us_per_request": doc["cpu"]["us_per_request"],
     }
+    paths = doc.get("paths")
+    if paths:
+        # --mix: every path's figures; "fast" is the URL's path (paths[0]), "slow" the first --mix path.
+        summary["paths"] = [{"path": path.get("path"), "percent": path.get("percent"),
+                             "requests": path.get("requests"), "errors": path.get("errors"),
+                             **{f"latency_{name}_us": ((path.get("latency") or {}).get("response_time") or {}).get(f"{name}_us")
+                                for name in ("p50", "p99", "max")}}
+                            for path in paths]
+        for prefix, path in (("fast", summary["paths"][0]), ("slow", summary["paths"][1] if len(paths) > 1 else None)):
+            if path is None:
+                continue
+            for key in ("requests", "errors", "latency_p50_us", "latency_p99_us", "latency_max_us"):
+                if isinstance(path.get(key), (int, float)):
+                    summary[f"{prefix}_{key}"] = path[key]
     if doc["config"]["mode"] == "open":
         service = doc["latency"]["service_time"]
         summary.update({
@@ -922,9 +1025,14 @@ class Bench:
         self.current_perfs = set()
         self.current_servers = []
         self.runs_total = sum(len(self.applicable(s, points)) for s in servers) * args.reps
+        # Measured seconds over all runs (a point's duration= lengthens its own), for the estimate.
+        self.seconds_total = sum(max(args.duration, p.duration or 0)
+                                 for s in servers for p in self.applicable(s, points)) * args.reps
         self.runs_done = 0
         self.started = time.monotonic()
         self.plaintext_rate = {}
+        # The arguments of the servers whose arguments a point's set= changed, while it runs.
+        self.group_args = {}
         cpu_text = CPU_SOURCES[self.cpu_source]
         if cpu_notes and self.cpu_source == "schedstat":
             cpu_text += " (no cgroup: " + "; ".join(cpu_notes) + ")"
@@ -953,6 +1061,7 @@ class Bench:
                                    for name in servers},
                 "reps": args.reps, "duration_s": args.duration, "warmup_s": args.warmup,
                 "server_cpus": args.server_cpus, "client_cpus": args.client_cpus,
+                "server_cpu_count": len(cpu_list(args.server_cpus)),
                 "loadgen_threads": args.loadgen_threads, "timeout_s": args.timeout,
                 "sources": args.sources, "quick": args.quick,
                 "server_cpu_source": cpu_text,
@@ -963,7 +1072,12 @@ class Bench:
         self.save()
 
     def applicable(self, server, points):
-        return [p for p in points if not self.route_missing(server, p)]
+        """The points measured on a server: those for it, with its route."""
+        return [p for p in points if self.is_for(server, p) and not self.route_missing(server, p)]
+
+    def is_for(self, server, point):
+        """A point is run only for the servers its for= names (no record for the others)."""
+        return point.is_for(self.catalogue[server])
 
     def route_missing(self, server, point):
         """The reference rows (nginx, the floor) answer GET / only: /cpu, /sleep, /bytes and /echo
@@ -983,10 +1097,11 @@ class Bench:
         left = (time.monotonic() - self.started) / self.runs_done * (self.runs_total - self.runs_done)
         return f"{int(left // 60)}m{int(left % 60):02d}s"
 
-    def server_command(self, name):
-        """The full command line a server runs with (recorded in results.json as it is run)."""
+    def server_command(self, name, server_set=()):
+        """The full command line a server runs with (recorded in results.json as it is run);
+        server_set: a point's set= (see apply_server_set)."""
         config = self.catalogue[name]
-        command = ["taskset", "-c", self.args.server_cpus, config.path] + config.args
+        command = ["taskset", "-c", self.args.server_cpus, config.path] + apply_server_set(config.args, server_set)
         if name == "nginx":
             conf_dir = os.path.join(self.run_dir, "nginx")
             return command + ["-c", os.path.join(conf_dir, "nginx.conf"), "-p", conf_dir,
@@ -996,6 +1111,11 @@ class Bench:
     def record(self, server, point, status, **fields):
         record = {"server": server, "family": self.catalogue[server].family, "scenario": point.scenario,
                   "point": point.label, "x": point.x, "route": point.route, "status": status}
+        varied = self.group_args.get(server)
+        if varied is not None:
+            record["server_args"] = varied
+        if point.duration and point.duration > self.args.duration:
+            record["duration_s"] = point.duration
         record.update(fields)
         self.records.append(record)
         self.save()
@@ -1007,27 +1127,52 @@ class Bench:
         self.document["complete"] = True
 
     def run_scenario(self, scenario, points):
-        """Starts every server fresh for the scenario (all pinned to the server CPUs, idle but one at
+        """Runs the scenario's points in groups that share the servers' arguments (a point with
+        set= changes them; a fresh point is a group of its own): every server is started fresh for
+        each group. Most scenarios are one group: the servers run for the whole scenario."""
+        groups = []
+        for point in points:
+            key = (point.server_set, point.label if point.fresh else None)
+            group = next((g for g in groups if g[0] == key), None)
+            if group is None:
+                groups.append((key, [point]))
+            else:
+                group[1].append(point)
+        for _, group in groups:
+            tag = scenario if len(groups) == 1 else f"{scenario}-{group[0].label}"
+            self.run_group(scenario, group, tag, whole=len(groups) == 1)
+
+    def run_group(self, scenario, points, tag, whole):
+        """Starts every server fresh for these points (all pinned to the server CPUs, idle but one at
         a time), then measures point by point, alternating the servers' order from one repetition to
         the next (A B C, C B A, ...): the machine's drift then falls on all of them alike, and the
         repetitions of two servers with the same number were taken side by side."""
         servers = []
+        first_record = len(self.records)
+        server_set = points[0].server_set
+        self.group_args = {}
         for name in self.servers:
-            missing = [p for p in points if self.route_missing(name, p)]
+            mine = [p for p in points if self.is_for(name, p)]
+            if not mine:
+                continue
+            missing = [p for p in mine if self.route_missing(name, p)]
             for point in missing:
                 self.record(name, point, "not_applicable",
                             reason=f"{name} has no route {point.route} (a reference row answers GET / only)")
-            if len(missing) == len(points):
+            if len(missing) == len(mine):
                 continue
-            server = Server(self.catalogue[name], self.server_command(name), self.run_dir, f"{name}-{scenario}",
-                            self.cpu_source, self.cgroup_parent)
+            args = apply_server_set(self.catalogue[name].args, server_set)
+            if server_set:
+                self.group_args[name] = args
+            server = Server(self.catalogue[name], self.server_command(name, server_set), self.run_dir,
+                            f"{name}-{tag}", self.cpu_source, self.cgroup_parent)
             self.current_servers.append(server)
             problem = server.start()
             if problem:
                 stop_problem = server.stop()
                 self.current_servers.remove(server)
                 tail = server.stderr_tail()
-                for point in points:
+                for point in mine:
                     if point in missing:
                         continue
                     self.runs_done += self.args.reps
@@ -1047,7 +1192,7 @@ class Bench:
         last_record = {}
         try:
             for point in points:
-                present = [s for s in servers if not self.route_missing(s.name, point)]
+                present = [s for s in servers if self.is_for(s.name, point) and not self.route_missing(s.name, point)]
                 for server in present:
                     if server.name in dead:
                         self.runs_done += self.args.reps
@@ -1073,11 +1218,18 @@ class Bench:
             if stop_problems[server.name] and server.name not in dead and record is not None:
                 record.setdefault("stop_problem", stop_problems[server.name])
                 record["stderr_tail"] = server.stderr_tail()
-            counts = server_counts(read_proc(server.stderr_path) or "")
-            if counts:
-                for record in self.records:
-                    if record["server"] == server.name and record["scenario"] == scenario:
+            scope = ("the server's whole run for this scenario (all points, repetitions, warm-ups, syscall runs)"
+                     if whole else "the server's whole run for this point (" + ", ".join(p.label for p in points)
+                     + ": repetitions, warm-ups, syscall run)")
+            stderr = read_proc(server.stderr_path) or ""
+            counts, stats = server_counts(stderr, scope), server_stats(stderr, scope)
+            for record in self.records[first_record:]:
+                if record["server"] == server.name and record["scenario"] == scenario:
+                    if counts:
                         record["server_counts"] = counts
+                    if stats:
+                        record["server_stats"] = stats
+        self.group_args = {}
         self.save()
 
     def loadgen_args(self, server_name, point):
@@ -1226,7 +1378,8 @@ class Bench:
         10 000 idle connections are charged to no request, and the CPU per request divides the
         CPU of the sampled interval by the requests of an interval exactly as long."""
         os.makedirs(os.path.dirname(raw_path), exist_ok=True)
-        duration = self.args.duration if duration is None else duration
+        if duration is None:
+            duration = max(self.args.duration, point.duration or 0)
         warmup = self.args.warmup if warmup is None else warmup
         url = f"http://127.0.0.1:{server.port}{point.route}"
         phase_read, phase_write = os.pipe()
@@ -1427,12 +1580,24 @@ class Bench:
 
 LOOP_LINE = re.compile(r"loop (\d+): ((?:[a-z_]+=\d+ ?)+)$")
 HANDOFF_LINE = re.compile(r"handoff: mode=(\w+) ((?:[a-z_]+=\d+ ?)+)$")
+STATS_LINE = re.compile(r"stats: ((?:[a-z_0-9]+=\d+ ?)+)$")
+COUNTS_SCOPE = "the server's whole run for this scenario (all points, repetitions, warm-ups, syscall runs)"
 
 
-def server_counts(stderr_text):
+def jain(values):
+    """Jain's fairness index (sum x)^2 / (n sum x^2): 1 when all are equal, 1/n when one has all."""
+    squares = sum(v * v for v in values)
+    return round(sum(values) ** 2 / (len(values) * squares), 3) if values and squares else None
+
+
+def spread_of(values):
+    return {"min": min(values), "max": max(values), "jain": jain(values)} if values else None
+
+
+def server_counts(stderr_text, scope=COUNTS_SCOPE):
     """The per-loop counts (`loop K: wakeups=N ...`) and hand-off counts (`handoff: mode=M ...`)
     that the multi-core servers print on exit, or None. They cover the server's whole life: every
-    point, repetition, warm-up and syscall run of the scenario it was started for."""
+    point, repetition, warm-up and syscall run it was started for (scope says which)."""
     loops, handoff = [], None
     for line in stderr_text.splitlines():
         match = LOOP_LINE.match(line)
@@ -1445,18 +1610,24 @@ def server_counts(stderr_text):
             handoff = {"mode": match.group(1), **{k: int(v) for k, v in re.findall(r"([a-z_]+)=(\d+)", match.group(2))}}
     if not loops and handoff is None:
         return None
-    counts = {"scope": "the server's whole run for this scenario (all points, repetitions, warm-ups)"}
+    counts = {"scope": scope}
     if loops:
         accepts = sum(loop.get("accepts", 0) for loop in loops)
         events = sum(loop.get("listen_events", 0) for loop in loops)
-        # The loops that serve connections (a multi-reactor's main loop only accepts).
+        # The loops that serve connections (a multi-reactor's main loop only accepts), and those
+        # that accept (a multi-reactor's sub-reactors never do; a loop that watches the listener but
+        # was never told of it cannot be told apart from one that does not watch it).
         served = [loop.get("connections", 0) for loop in loops if loop.get("connections", 0) or not loop.get("accepts")]
+        accepting = [loop.get("accepts", 0) for loop in loops if loop.get("accepts", 0) or loop.get("listen_events", 0)]
         counts.update({
             "loops": loops,
+            "accepts": accepts,
+            "listen_events": events,
             "listen_events_per_accept": round(events / accepts, 3) if accepts else None,
             "empty_accepts_per_accept": round(sum(loop.get("empty_accepts", 0) for loop in loops) / accepts, 4) if accepts else None,
-            "connections_per_loop_jain": round(sum(served) ** 2 / (len(served) * sum(c * c for c in served)), 3)
-            if served and any(served) else None,
+            "connections_per_loop_jain": jain(served) if any(served) else None,
+            "accepts_spread": spread_of(accepting),
+            "connections_spread": spread_of(served) if any(served) else None,
         })
     if handoff is not None:
         jobs = handoff.get("jobs", 0)
@@ -1465,6 +1636,21 @@ def server_counts(stderr_text):
             counts["worker_wakeups_per_job"] = round(handoff.get("worker_wakeups", 0) / jobs, 4)
             counts["reactor_wakeups_per_job"] = round(handoff.get("reactor_wakeups", 0) / jobs, 4)
     return counts
+
+
+def server_stats(stderr_text, scope=COUNTS_SCOPE):
+    """The `stats: accepted=N requests=N ...` line(s) a server of this project prints on exit,
+    summed over the lines (a server with several processes may print one each), or None."""
+    totals, lines = {}, 0
+    for line in stderr_text.splitlines():
+        match = STATS_LINE.match(line)
+        if match:
+            lines += 1
+            for key, value in re.findall(r"([a-z_0-9]+)=(\d+)", match.group(1)):
+                totals[key] = totals.get(key, 0) + int(value)
+    if not lines:
+        return None
+    return {"scope": scope, "lines": lines, **totals}
 
 
 def summarize(reps):
@@ -1566,8 +1752,14 @@ def parse_args(argv):
     if args.reps is None:
         args.reps = 1 if args.quick else 3
 
+    if not re.fullmatch(r"[0-9,\-]+", args.server_cpus) or not re.fullmatch(r"[0-9,\-]+", args.client_cpus):
+        parser.error("--server-cpus and --client-cpus take CPU lists like 0 or 0-3 or 0,2")
     try:
-        args.points = load_scenarios(args.scenarios_file)
+        args.server_cpu_count = len(cpu_list(args.server_cpus))
+    except ValueError:
+        parser.error("--server-cpus and --client-cpus take CPU lists like 0 or 0-3 or 0,2")
+    try:
+        args.points = load_scenarios(args.scenarios_file, args.server_cpu_count)
         table = load_server_table(args.servers_file)
     except (OSError, ValueError) as e:
         parser.error(str(e))
@@ -1624,7 +1816,8 @@ def main(argv):
             print(f"  {name:18s} {config.family:10s} {' '.join([shown] + config.args)}")
         for name in scenario_names(points):
             labels = [p.label + ("*" if p.quick else "") for p in points if p.scenario == name]
-            print(f"scenario:  {name:10s} {' '.join(labels)}")
+            patterns = sorted({",".join(p.servers_for) for p in points if p.scenario == name and p.servers_for})
+            print(f"scenario:  {name:10s} {' '.join(labels)}" + (f"  (for {' '.join(patterns)})" if patterns else ""))
         print("(* in the quick suite)")
         return 0
     if args.quick:
@@ -1664,7 +1857,7 @@ def main(argv):
         # Overheads measured on a 2-core box: ~0.2 s per run (processes, idle set-up), ~0.25 s per
         # system-call run, ~0.3 s to start a scenario's servers.
         scenarios = scenario_names(points)
-        estimate = bench.runs_total * (args.warmup + args.duration + 0.2) + len(scenarios) * 0.3
+        estimate = bench.runs_total * (args.warmup + 0.2) + bench.seconds_total + len(scenarios) * 0.3
         if bench.perf_problem is None:
             estimate += bench.runs_total / args.reps * (SYSCALL_RUN_WARMUP_S + SYSCALL_RUN_S + 0.25)
         log(f"bench: {len(args.server_list)} servers x {len(scenarios)} scenarios, {bench.runs_total} runs of "

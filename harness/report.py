@@ -10,6 +10,7 @@ import base64
 import html
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -30,11 +31,17 @@ PLOTS = [
     ("c10k_cpu", "Server CPU per request vs idle connections (c10k)"),
     ("cpu_per_request", "Server CPU per request, by scenario"),
     ("churn", "Keep-alive vs a new connection per request"),
+    ("herd", "The herd: listen wake-ups and context switches per accepted connection (herd)"),
+    ("herd_loops", "Accepts per loop (herd)"),
+    ("mix_timeline", "Blocking mix: the fast requests' p99 per second (mix)"),
+    ("cores_throughput", "Throughput vs threads (cores)"),
+    ("cores_cpu", "Server CPU per request vs threads (cores)"),
+    ("handoff", "The cost of one hand-off, by design (handoff)"),
 ]
 
 
 def median(record, key):
-    value = (record.get("median") or {}).get(key)
+    value = ((record or {}).get("median") or {}).get(key)
     return value if isinstance(value, (int, float)) else None
 
 
@@ -243,17 +250,23 @@ def prepare_data(run, data_dir):
             values[server] = median(record, "requests_per_s") if has_figure(record) else None
         churn_rows.append((label, values))
     have["churn"] = write_bars(run, data_dir, "churn", churn_rows)
+    have.update(prepare_multicore_data(run, data_dir))
     return {name: servers for name, servers in have.items() if servers}
 
 
-def draw(run_dir, data_dir, plot, servers):
-    """Runs plots/PLOT.gp for PNG and SVG; returns the problem, or None."""
+def draw(run_dir, data_dir, plot, servers, extra=""):
+    """Runs plots/PLOT.gp (or the multicore plots' script, written into data/) for PNG and SVG, with
+    extra gnuplot settings; returns the problem, or None."""
     script = os.path.join(PLOTS_DIR, f"{plot}.gp")
+    if plot in MULTICORE_SCRIPTS:
+        script = os.path.join(data_dir, f"{plot}.gp")
+        with open(script, "w") as f:
+            f.write(MULTICORE_SCRIPTS[plot])
     for terminal, extension in (("pngcairo size 960,600 font 'sans,11'", "png"),
                                 ("svg size 960,600 dynamic font 'sans,11'", "svg")):
         output = os.path.join(run_dir, f"{plot}.{extension}")
         settings = (f"datadir='{data_dir}'; output='{output}'; servers='{' '.join(servers)}'; "
-                    f"terminal=\"{terminal}\"")
+                    f"terminal=\"{terminal}\"" + (f"; {extra}" if extra else ""))
         try:
             result = subprocess.run(["gnuplot", "-e", settings, script], capture_output=True, text=True,
                                     timeout=60, cwd=ROOT)
@@ -364,7 +377,7 @@ def scenario_table(run, scenario):
     header += ["p99 ms", "server CPU µs/req", "client CPU µs/req",
                "p99 ratio to nginx" if scenario == "latency" else "ratio to nginx"]
     rows = []
-    for server in run.servers:
+    for server in servers_in(run, scenario):
         row = [server]
         for label in labels:
             record = run.find(server, scenario, label)
@@ -671,6 +684,421 @@ def goals(run):
     return [goal_floor_cpu(run), goal_pipeline(run)] + goals_c10k(run) + goals_uring(run)
 
 
+# --- the multicore family: the herd, the blocking mix, threads against CPUs, hand-offs -------------
+
+MIX_GOAL_MS = 5.0  # (e) reactor-workers: the fast requests' p99 in the blocking mix, at most
+MIX_GOAL_SERVERS = "reactor-workers"  # the configurations whose name starts with it
+MIX_BLOCKING = "epoll-lt"  # the reactor that blocks: its fast requests wait for the sleep
+HERD_NOTE = ("Counted by the servers' loops over their whole run for this point (warm-ups and the "
+             "system-call run included), printed on exit (docs/bench.md, server_counts). Listen wake-ups = "
+             "times the listening socket was reported to a loop; empty accepts = reports whose accept "
+             "found nothing. Level-triggered epoll re-checks the socket before a woken waiter returns, so "
+             "the herd shows in voluntary context switches per connection (measured in the window) more "
+             "than in empty accepts (docs/reuseport.md). Accepts per loop: the loops that accept (a "
+             "multi-reactor's sub-reactors never do); Jain's index 1 = even, 1/n = one loop took all. "
+             "epoll-lt prints no loop counts: one loop, one thread, so it is woken at most once per "
+             "connection it accepts.")
+MIX_NOTE = ("Fast = the URL's path (\"/\", loadgen's paths[0]); slow = the --mix path. Latencies are "
+            "medians over the repetitions of each repetition's percentile. A thread pool that holds one "
+            "connection per thread serves only as many connections as it has threads: \"(n/64 served)\" "
+            "says so, and its percentiles describe only the connections it served.")
+CORES_ONE_CPU = ("1 server CPU: no scaling curve can be drawn here; the points show oversubscription: "
+                 "T threads on 1 CPU.")
+HANDOFF_NOTE = ("/cpu/0 goes from the reactor to a worker and back but costs nothing itself: its server CPU "
+                "per request minus that of \"/\" (plaintext, which stays on the reactor) at the same "
+                "concurrency is the cost of one round-trip hand-off, wake-ups included. The two were measured "
+                "in different scenarios, not side by side: a difference within the noise of \"/\" (10–20 %, "
+                "about 1 µs) is not a measurement. Wake-ups per job are counted by the server over the "
+                "point's whole run (warm-ups included).")
+
+
+def records_of(run, scenario):
+    return [r for r in run.records if r["scenario"] == scenario]
+
+
+def servers_in(run, scenario):
+    """The servers with a record in the scenario, in the run's order (a point for= some servers has
+    no record for the others)."""
+    names = {r["server"] for r in records_of(run, scenario)}
+    return [s for s in run.servers if s in names]
+
+
+def rep_values(record, fn):
+    """fn(rep) over the record's repetitions, the Nones left out."""
+    values = []
+    for r in (record or {}).get("reps") or []:
+        try:
+            value = fn(r)
+        except (KeyError, TypeError, ZeroDivisionError):
+            value = None
+        if isinstance(value, (int, float)):
+            values.append(value)
+    return values
+
+
+def switches_per_connection(record):
+    """Median over the repetitions of voluntary context switches ÷ requests in the sampled window
+    (one request per connection in the herd's churn)."""
+    values = rep_values(record, lambda r: r["voluntary_switches"] / (r["requests_per_s"] * r["server_cpu_window_s"]))
+    return statistics.median(values) if values else None
+
+
+def herd_table(run):
+    notes = Notes()
+    header = ["server", "loops", "accepted", "listen wake-ups per accept", "empty accepts per accept",
+              "voluntary switches per connection", "server CPU µs/conn", "client CPU µs/conn",
+              "accepts per loop", "accepts Jain", "connections per loop Jain"]
+    rows = []
+    for server in servers_in(run, "herd"):
+        record = run.find(server, "herd")
+        if not has_figure(record):
+            mark = notes.mark(record)
+            rows.append([server] + [mark] * (len(header) - 1))
+            continue
+        counts = record.get("server_counts") or {}
+        stats = record.get("server_stats") or {}
+        loops = counts.get("loops") or []
+        switches = switches_per_connection(record)
+        row = [server]
+        if loops:
+            accepting = [loop.get("accepts", 0) for loop in loops if loop.get("accepts") or loop.get("listen_events")]
+            spread_ = counts.get("accepts_spread") or {}
+            row += [str(len(loops)), fmt(counts.get("accepts")), fmt(counts.get("listen_events_per_accept"), 3),
+                    fmt(counts.get("empty_accepts_per_accept"), 4)]
+            tail = [" / ".join(f"{a:,}" for a in accepting) or "–", fmt(spread_.get("jain"), 3),
+                    fmt(counts.get("connections_per_loop_jain"), 3)]
+        else:
+            row += ["1 (not counted)", fmt(stats.get("accepted")), "not counted (one loop: ≤ 1)", "not counted"]
+            tail = ["–", "–", "–"]
+        row += [fmt(switches, 2), cell(record, "server_cpu_us_per_request", notes, 1),
+                cell(record, "client_cpu_us_per_request", notes, 1)] + tail
+        rows.append(row)
+    return header, rows, notes.lines() + ([HERD_NOTE] if rows else [])
+
+
+def sleep_ms(record):
+    """The slow path's sleep in ms (/sleep/50 -> 50), from the repetitions' paths, or None."""
+    for r in (record or {}).get("reps") or []:
+        for path in (r.get("paths") or [])[1:]:
+            match = re.fullmatch(r"/sleep/(\d+)", path.get("path") or "")
+            if match:
+                return int(match.group(1))
+    return None
+
+
+def mix_share(run):
+    """The --mix share of the slow requests, as the loadgen arguments say ("1 %"), or "some"."""
+    for record in records_of(run, "mix"):
+        args = record.get("loadgen_args") or []
+        for flag, value in zip(args, args[1:]):
+            match = re.fullmatch(r"/\S*:([0-9.]+)", value) if flag == "--mix" else None
+            if match:
+                return f"{match.group(1)} %"
+    return "some"
+
+
+def mix_table(run):
+    notes = Notes()
+    header = ["server", "requests/s", "fast p50 ms", "fast p99 ms", "fast max ms", "slow p99 ms", "slow max ms",
+              "connections served", "server CPU µs/req"]
+    rows = []
+    for server in servers_in(run, "mix"):
+        record = run.find(server, "mix")
+        served = "–"
+        if has_figure(record) and median(record, "connections") is not None:
+            served = f"{median(record, 'connections_served'):.0f}/{median(record, 'connections'):.0f}"
+        row = [server, cell(record, "requests_per_s", notes)]
+        for key in ("fast_latency_p50_us", "fast_latency_p99_us", "fast_latency_max_us",
+                    "slow_latency_p99_us", "slow_latency_max_us"):
+            row.append(cell(record, key, notes, 2, 1e-3) if has_figure(record) and median(record, key) is not None
+                       else (notes.mark(record, "no per-path figures (loadgen without --mix paths)")
+                             if has_figure(record) else cell(record, key, notes)))
+        row += [served, cell(record, "server_cpu_us_per_request", notes, 1)]
+        rows.append(row)
+    return header, rows, notes.lines() + ([MIX_NOTE] if rows else [])
+
+
+def p99_text(record, key="fast_latency_p99_us"):
+    values = [v / 1000 for v in rep_values(record, lambda r: r[key])]
+    if not values:
+        return None, None
+    value = statistics.median(values)
+    extra = f" ({min(values):.2f}–{max(values):.2f} over {len(values)} repetitions)" if len(values) > 1 else ""
+    return value, f"{value:.2f} ms{extra}"
+
+
+def goals_mix(run):
+    """(e) the blocking mix: reactor-workers keeps the fast requests' p99 under 5 ms; epoll-lt's,
+    for comparison, against the sleep. Empty when the run has no mix scenario."""
+    if "mix" not in run.scenarios:
+        return []
+    goals = []
+    target = f"≤ {MIX_GOAL_MS:g} ms"
+    named = [s for s in servers_in(run, "mix") if s.startswith(MIX_GOAL_SERVERS)] or [MIX_GOAL_SERVERS]
+    point = (records_of(run, "mix")[0])["point"]
+    blocking = mix_share(run)
+    for server in named:
+        what = f"(e) {server}: mix {point}, fast requests' p99 with {blocking} of requests blocking"
+        record = run.find(server, "mix")
+        problem = why_absent(run, server, "mix", point)
+        value, text = p99_text(record) if problem is None else (None, None)
+        if problem is None and value is None:
+            problem = f"{server}: no per-path figures"
+        if problem:
+            goals.append(Goal(what, f"not measured: {problem}", target, "not measured"))
+            continue
+        goals.append(Goal(what, text, target, verdict(round(value, 2), MIX_GOAL_MS, at_most=True)))
+    what = f"(e) {MIX_BLOCKING}: mix {point}, fast requests' p99 against the sleep"
+    record = run.find(MIX_BLOCKING, "mix")
+    problem = why_absent(run, MIX_BLOCKING, "mix", point)
+    value, text = p99_text(record) if problem is None else (None, None)
+    if problem or value is None:
+        goals.append(Goal(what, f"not measured: {problem or 'no per-path figures'}"))
+    else:
+        sleep = sleep_ms(record)
+        goals.append(Goal(what, text + (f" = {value / sleep:.2f}× the {sleep} ms sleep" if sleep else "")))
+    return goals
+
+
+def server_cpu_count(run):
+    settings = run.doc.get("settings") or {}
+    if isinstance(settings.get("server_cpu_count"), int):
+        return settings["server_cpu_count"]
+    cpus = set()
+    try:
+        for part in str(settings.get("server_cpus", "0")).split(","):
+            low, _, high = part.partition("-")
+            cpus.update(range(int(low), int(high or low) + 1))
+    except ValueError:
+        return None
+    return len(cpus) or None
+
+
+def cores_table(run):
+    notes = Notes()
+    points = sorted({(r["x"], r["point"]) for r in records_of(run, "cores")})
+    header = (["server"] + [f"{label} req/s" for _, label in points]
+              + [f"{label} server CPU µs/req" for _, label in points])
+    rows = []
+    for server in servers_in(run, "cores"):
+        row = [server] + [cell(run.find(server, "cores", label), "requests_per_s", notes) for _, label in points]
+        row += [cell(run.find(server, "cores", label), "server_cpu_us_per_request", notes, 1) for _, label in points]
+        rows.append(row)
+    cpus = server_cpu_count(run)
+    lines = notes.lines()
+    if rows:
+        if cpus == 1:
+            lines.append(CORES_ONE_CPU)
+        elif cpus:
+            lines.append(f"{cpus} server CPUs: T up to {cpus} is the scaling curve, T above it oversubscription.")
+        lines.append("Each point restarts the server with --threads T (record's server_args); a server whose "
+                     "arguments have no --threads (epoll-lt, one thread) is the same at every T: its line is "
+                     "the baseline and the point-to-point noise.")
+    return header, rows, lines
+
+
+def handoff_table(run):
+    notes = Notes()
+    header = ["server", "hand-off", "c", "/ server CPU µs/req (plaintext)", "/cpu/0 server CPU µs/req",
+              "hand-off ns", "/cpu/0 req/s", "worker wake-ups per job", "reactor wake-ups per job"]
+    rows = []
+    for server in servers_in(run, "handoff"):
+        for record in sorted(records_of(run, "handoff"), key=lambda r: -r["x"]):
+            if record["server"] != server:
+                continue
+            plain = run.find(server, "plaintext", record["point"])
+            counts = record.get("server_counts") or {}
+            mode = (counts.get("handoff") or {}).get("mode") or "–"
+            mine, base = median(record, "server_cpu_us_per_request"), median(plain, "server_cpu_us_per_request")
+            if not has_figure(record) or mine is None:
+                cost = cell(record, "server_cpu_us_per_request", notes) if not has_figure(record) else "–"
+            elif plain is None:
+                cost = notes.mark(record, f"no plaintext {record['point']} in this run to set \"/\" beside")
+            elif not has_figure(plain) or base is None:
+                cost = notes.mark(plain)
+            else:
+                cost = fmt((mine - base) * 1000)
+            rows.append([server, mode, record["point"], cell(plain, "server_cpu_us_per_request", notes, 2)
+                         if plain else "–", cell(record, "server_cpu_us_per_request", notes, 2), cost,
+                         cell(record, "requests_per_s", notes), fmt(counts.get("worker_wakeups_per_job"), 3),
+                         fmt(counts.get("reactor_wakeups_per_job"), 4)])
+    return header, rows, notes.lines() + ([HANDOFF_NOTE] if rows else [])
+
+
+def handoff_costs(run):
+    """{c label: {server: hand-off ns}} for the plot."""
+    out = {}
+    for record in records_of(run, "handoff"):
+        plain = run.find(record["server"], "plaintext", record["point"])
+        mine, base = median(record, "server_cpu_us_per_request"), median(plain, "server_cpu_us_per_request")
+        if has_figure(record) and has_figure(plain) and mine is not None and base is not None:
+            out.setdefault(record["point"], {})[record["server"]] = (mine - base) * 1000
+    return out
+
+
+def write_mix_timeline(run, data_dir):
+    """mix_timeline-SERVER.tsv: the fast requests' p99 per second of the measured windows, the
+    repetitions end to end (a blank line between two: no line joins them). Returns the servers."""
+    written = []
+    for server in servers_in(run, "mix"):
+        record = run.find(server, "mix")
+        if not has_figure(record):
+            continue
+        rows, offset = [], 0.0
+        for raw in record.get("raw") or []:
+            try:
+                with open(os.path.join(run.dir, raw)) as f:
+                    timeline = json.load(f).get("timeline") or []
+            except (OSError, ValueError):
+                continue
+            block = []
+            for second in timeline:
+                paths = second.get("paths") or []
+                fast = paths[0] if paths else second
+                end = offset + (second.get("second") or 0) + (second.get("length_s") or 1)
+                if isinstance(fast.get("p99_ms"), (int, float)):
+                    maximum = fast.get("max_ms")
+                    block.append(f"{end:.6g} {fast['p99_ms']:.6g} "
+                                 + (f"{maximum:.6g}" if isinstance(maximum, (int, float)) else "NaN"))
+            offset += sum(second.get("length_s") or 1 for second in timeline)
+            if block:
+                rows.append(block)
+        if rows:
+            with open(os.path.join(data_dir, f"mix_timeline-{server}.tsv"), "w") as f:
+                f.write("# seconds_of_measured_windows fast_p99_ms fast_max_ms (repetitions end to end)\n")
+                f.write("\n\n\n".join("\n".join(block) for block in rows) + "\n")
+            written.append(server)
+    if written:
+        with open(os.path.join(data_dir, "mix_goal.tsv"), "w") as f:
+            f.write(f"# goal_ms sleep_ms\n{MIX_GOAL_MS:g} {sleep_ms(run.find(written[0], 'mix')) or 'NaN'}\n")
+    return written
+
+
+def write_herd_loops(run, data_dir):
+    """herd_loops.tsv: per server with loop counts, each accepting loop's share of the accepts, %."""
+    rows = []
+    for server in servers_in(run, "herd"):
+        record = run.find(server, "herd")
+        loops = (record or {}).get("server_counts", {}).get("loops") or []
+        accepting = [loop.get("accepts", 0) for loop in loops if loop.get("accepts") or loop.get("listen_events")]
+        total = sum(accepting)
+        if has_figure(record) and total:
+            rows.append((server, [100 * a / total for a in accepting]))
+    if not rows:
+        return []
+    width = max(len(shares) for _, shares in rows)
+    with open(os.path.join(data_dir, "herd_loops.tsv"), "w") as f:
+        f.write("server " + " ".join(f"loop{i}" for i in range(width)) + "\n")
+        for server, shares in rows:
+            f.write(server + " " + " ".join(f"{v:.6g}" for v in shares) + " NaN" * (width - len(shares)) + "\n")
+    return [server for server, _ in rows]
+
+
+def prepare_multicore_data(run, data_dir):
+    have = {}
+    herd_rows = [("listen-wake-ups/accept", {}), ("voluntary-switches/connection", {})]
+    for server in servers_in(run, "herd"):
+        record = run.find(server, "herd")
+        if has_figure(record):
+            herd_rows[0][1][server] = (record.get("server_counts") or {}).get("listen_events_per_accept")
+            herd_rows[1][1][server] = switches_per_connection(record)
+    have["herd"] = write_bars(run, data_dir, "herd", herd_rows)
+    have["herd_loops"] = write_herd_loops(run, data_dir)
+    have["mix_timeline"] = write_mix_timeline(run, data_dir)
+    have["cores_throughput"] = write_series(run, data_dir, "cores_throughput", "cores", lambda r: r["x"],
+                                            [("requests_per_s", 1)])
+    have["cores_cpu"] = write_series(run, data_dir, "cores_cpu", "cores", lambda r: r["x"],
+                                     [("server_cpu_us_per_request", 1)])
+    have["handoff"] = write_bars(run, data_dir, "handoff", sorted(handoff_costs(run).items(),
+                                                                  key=lambda item: item[0] != "c=64"))
+    return have
+
+
+def multicore_settings(run, data_dir, plot):
+    """The gnuplot variables a multicore plot needs beside datadir, output, servers, terminal."""
+    if plot == "mix_timeline":
+        return f"goal={MIX_GOAL_MS:g}"
+    if plot == "herd_loops":
+        with open(os.path.join(data_dir, "herd_loops.tsv")) as f:
+            return f"loops={len(f.readline().split()) - 1}"
+    if plot in ("cores_throughput", "cores_cpu"):
+        what = "Requests/s" if plot == "cores_throughput" else "Server CPU per request"
+        return f"cores_title='{cores_title(run, what)}'"
+    return ""
+
+
+def cores_title(run, what):
+    cpus = server_cpu_count(run)
+    if cpus == 1:
+        return f"{what} vs threads: 1 server CPU, oversubscription (T threads on 1 CPU), not scaling"
+    return f"{what} vs threads (cores: --threads T on {cpus or '?'} server CPUs)"
+
+
+# The plots of the multicore scenarios: gnuplot scripts kept here (written into the run's data/),
+# with the same variables as plots/*.gp (plots/common.gp).
+MULTICORE_SCRIPTS = {
+    "herd": """load "plots/common.gp"
+set title "The herd (churn c=10): wake-ups per accepted connection (lower is better)"
+set ylabel "per accepted connection"
+set yrange [0:*]
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set boxwidth 0.9
+set key autotitle columnheader
+plot for [i=2:words(servers)+1] sprintf("%s/herd.tsv", datadir) using i:xtic(1)
+""",
+    "herd_loops": """load "plots/common.gp"
+set title "The herd (churn c=10): accepts per loop, % of the server's accepts"
+set ylabel "% of accepts"
+set yrange [0:100]
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set boxwidth 0.9
+set xtics rotate by -30
+set key autotitle columnheader
+plot for [i=2:loops+1] sprintf("%s/herd_loops.tsv", datadir) using i:xtic(1)
+""",
+    "mix_timeline": """load "plots/common.gp"
+set title "Blocking mix (1 % /sleep): fast requests' p99 per second (repetitions end to end)"
+set xlabel "seconds of measured windows"
+set ylabel "fast requests' p99, ms"
+set logscale y 10
+set xrange [0:*]
+plot for [s in servers] sprintf("%s/mix_timeline-%s.tsv", datadir, s) using 1:2 with linespoints lw 2 title s, \\
+     goal with lines dt 2 lw 2 lc rgb "#444444" title sprintf("goal: %g ms", goal)
+""",
+    "cores_throughput": """load "plots/common.gp"
+set title cores_title
+set xlabel "threads (--threads T)"
+set ylabel "requests/s"
+set logscale x 2
+set yrange [0:*]
+set format y "%.0s%c"
+plot for [s in servers] sprintf("%s/cores_throughput-%s.tsv", datadir, s) using 1:2:3:4 with yerrorlines lw 2 title s
+""",
+    "cores_cpu": """load "plots/common.gp"
+set title cores_title
+set xlabel "threads (--threads T)"
+set ylabel "server CPU µs per request"
+set logscale x 2
+set yrange [0:*]
+plot for [s in servers] sprintf("%s/cores_cpu-%s.tsv", datadir, s) using 1:2:3:4 with yerrorlines lw 2 title s
+""",
+    "handoff": """load "plots/common.gp"
+set title "Cost of one hand-off reactor -> worker -> reactor: /cpu/0 minus / server CPU"
+set ylabel "ns per request"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set boxwidth 0.9
+set key autotitle columnheader
+plot for [i=2:words(servers)+1] sprintf("%s/handoff.tsv", datadir) using i:xtic(1)
+""",
+}
+
+
 def markdown_table(header, rows):
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -733,8 +1161,27 @@ def sections(run):
         line = thread_fork_line(run)
         out.append(("Blocking servers (after UNP chapter 30)", header, rows, notes + ([line] if line else [])))
     for scenario in run.scenarios:
-        out.append((scenario,) + scenario_table(run, scenario))
+        if scenario in MULTICORE_SECTIONS:
+            title, table = MULTICORE_SECTIONS[scenario]
+            header, rows, notes = table(run)
+            out.append((title, header, rows, notes))
+            if scenario == "mix" and goals_mix(run):
+                out.append(("Goal: the blocking mix", ["goal", "measured in this run", "target", "verdict"],
+                            [g.row() for g in goals_mix(run)], [MIX_GOAL_NOTE]))
+        else:
+            out.append((scenario,) + scenario_table(run, scenario))
     return out
+
+
+MULTICORE_SECTIONS = {
+    "herd": ("herd: the thundering herd (churn c=10, a new connection per request)", herd_table),
+    "mix": ("mix: a share of the requests block (--mix): the fast requests beside the slow", mix_table),
+    "cores": ("cores: threads against server CPUs (plaintext c=64)", cores_table),
+    "handoff": ("handoff: the cost of a hand-off to the worker pool (/cpu/0 beside /)", handoff_table),
+}
+MIX_GOAL_NOTE = ("(e) The fast requests' p99 is the median over the repetitions of each repetition's p99 of "
+                 "\"/\" (loadgen's paths[0]); the verdict judges it as printed. A reactor that runs the sleep "
+                 "itself makes every fast request that arrives during it wait: its p99 is about the sleep.")
 
 
 def write_reports(run, drawn, problems):
@@ -812,13 +1259,14 @@ def main(argv):
     data_dir = os.path.join(run.dir, "data")
     drawn, problems = [], []
     for plot, servers in prepare_data(run, data_dir).items():
-        problem = draw(run.dir, data_dir, plot, servers)
+        problem = draw(run.dir, data_dir, plot, servers,
+                       multicore_settings(run, data_dir, plot) if plot in MULTICORE_SCRIPTS else "")
         if problem:
             problems.append(problem)
         else:
             drawn.append(plot)
     write_reports(run, drawn, problems)
-    for goal in goals(run):
+    for goal in goals(run) + goals_mix(run):
         print(f"goal {goal.line()}", file=sys.stderr)
     print(f"report: {len(drawn)} plots, {run.dir}/report.md and report.html", file=sys.stderr)
     for problem in problems:

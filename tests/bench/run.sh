@@ -101,6 +101,88 @@ else
     fail "loop_counts_recorded" "bench.py failed: $(tail -3 "$work/loops.log")"
 fi
 
+# 0b. The multicore scenarios' machinery, on a scenarios file of its own: a point for= one family is
+# not run for the others (no record); a {T} line becomes one point per thread count (1, 2, 4 on one
+# server CPU), each with the server restarted with --threads T (its loop counts show T loops) and
+# the arguments recorded, while epoll-lt (no --threads) runs unvaried; a --mix point keeps the fast
+# and slow requests' figures; the report has the herd, mix and cores sections and their plots.
+cat >"$work/multicore.txt" <<'EOF'
+herd   c=10  10   /  for=multicore -c 10 --close --source 127.0.0.1-127.0.0.4
+mix    c=16  16   /  for=epoll-lt duration=2 -c 16 --mix /sleep/20:5
+cores  t={T} {T}  /  set=--threads:{T} -c 16
+EOF
+if bench --servers "epoll-lt reuseport:shared" --scenarios-file "$work/multicore.txt" --server-cpus 0 --reps 1 \
+    --duration 0.3 --warmup 0.1 --no-perf --out "$work/multicore" >"$work/multicore.log" 2>&1; then
+    if problem=$(python3 - "$work/multicore" <<'PY'
+import json, os, sys
+run = sys.argv[1]
+records = json.load(open(f"{run}/results.json"))["records"]
+problems = []
+def find(server, scenario, point=None):
+    return [r for r in records if r["server"] == server and r["scenario"] == scenario and point in (None, r["point"])]
+if find("epoll-lt", "herd"):
+    problems.append("epoll-lt has a herd record although the point is for=multicore")
+herd = find("reuseport:shared", "herd")
+if len(herd) != 1 or len((herd[0].get("server_counts") or {}).get("loops") or []) != 4:
+    problems.append(f"reuseport:shared herd: {[(r['status'], r.get('server_counts')) for r in herd]}")
+if find("reuseport:shared", "mix") or len(find("epoll-lt", "mix")) != 1:
+    problems.append("the mix point ran for the wrong servers")
+else:
+    mix_record = find("epoll-lt", "mix")[0]
+    mix = mix_record["median"]
+    if not (mix.get("fast_latency_p99_us") and mix.get("slow_latency_p99_us", 0) >= 20000):
+        problems.append(f"mix: fast/slow p99 {mix.get('fast_latency_p99_us')} / {mix.get('slow_latency_p99_us')}")
+    # duration=2 outlasts --duration 0.3: a 2 s window, two seconds of timeline.
+    timeline = json.load(open(f"{run}/{mix_record['raw'][0]}")).get("timeline") or []
+    if mix_record.get("duration_s") != 2 or len(timeline) != 2:
+        problems.append(f"mix: duration_s {mix_record.get('duration_s')}, {len(timeline)} seconds of timeline")
+for t in (1, 2, 4):
+    shared = find("reuseport:shared", "cores", f"t={t}")
+    epoll = find("epoll-lt", "cores", f"t={t}")
+    if len(shared) != 1 or len(epoll) != 1:
+        problems.append(f"t={t}: {len(shared)} and {len(epoll)} records")
+        continue
+    shared, epoll = shared[0], epoll[0]
+    if shared["status"] != "ok" or shared.get("server_args") != ["--threads", str(t), "--listen", "shared"]:
+        problems.append(f"t={t}: reuseport:shared {shared['status']} with {shared.get('server_args')}")
+    loops = len((shared.get("server_counts") or {}).get("loops") or [])
+    if loops != t:
+        problems.append(f"t={t}: {loops} loops counted (not restarted per point?)")
+    if "this point" not in (shared.get("server_counts") or {}).get("scope", ""):
+        problems.append(f"t={t}: scope {(shared.get('server_counts') or {}).get('scope')}")
+    if epoll.get("server_args") != [] or shared["x"] != t:
+        problems.append(f"t={t}: epoll-lt ran with {epoll.get('server_args')}, x {shared['x']}")
+    if not os.path.exists(f"{run}/logs/reuseport:shared-cores-t={t}.stderr"):
+        problems.append(f"t={t}: no log of its own")
+report = open(f"{run}/report.md").read()
+for needed in ("## herd:", "## mix:", "## Goal: the blocking mix", "## cores:", "1 server CPU: no scaling curve",
+               "herd.png", "mix_timeline.png", "cores_throughput.png", "cores_cpu.png"):
+    if needed not in report:
+        problems.append(f"report.md lacks {needed!r}")
+herd_section = report.split("## herd:", 1)[-1].split("\n## ", 1)[0]
+if "| epoll-lt |" in herd_section:
+    problems.append("epoll-lt has a row in the herd table")
+print("; ".join(problems))
+sys.exit(1 if problems else 0)
+PY
+    ); then
+        pass "multicore_scenarios_for_set_and_restart_per_point"
+    else
+        fail "multicore_scenarios_for_set_and_restart_per_point" "$problem"
+    fi
+    if grep -qE '^\[[0-9]+/8\] reuseport:shared cores t=4 rep 1/1' "$work/multicore.log" &&
+        grep -q "^goal (e) epoll-lt: mix c=16, fast requests' p99 against the sleep: " "$work/multicore.log"; then
+        pass "multicore_progress_counts_only_the_points_run"
+    else
+        fail "multicore_progress_counts_only_the_points_run" "no '[n/8] reuseport:shared cores t=4' or goal (e) line"
+    fi
+else
+    fail "multicore_scenarios_for_set_and_restart_per_point" "bench.py failed: $(tail -3 "$work/multicore.log")"
+fi
+
+# 0c. The multicore paths on canned stderr, loadgen JSON and made-up results (check_multicore.py).
+sub_checks "multicore" timeout 60 python3 tests/bench/check_multicore.py
+
 # 1. A tiny run: two servers, two scenarios (churn has two points), 1 s runs. A stale cgroup of a
 # killed run is planted first: the run must remove it.
 stale=
