@@ -1034,6 +1034,13 @@ def cores_title(run, what):
     return f"{what} vs threads (cores: --threads T on {cpus or '?'} server CPUs)"
 
 
+# The clustered bars of the herd, herd_loops and handoff plots.
+HISTOGRAM = """set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set boxwidth 0.9
+"""
+
 # The plots of the multicore scenarios: gnuplot scripts kept here (written into the run's data/),
 # with the same variables as plots/*.gp (plots/common.gp).
 MULTICORE_SCRIPTS = {
@@ -1041,22 +1048,14 @@ MULTICORE_SCRIPTS = {
 set title "The herd (churn c=10): wake-ups per accepted connection (lower is better)"
 set ylabel "per accepted connection"
 set yrange [0:*]
-set style data histograms
-set style histogram clustered gap 1
-set style fill solid 0.8 border -1
-set boxwidth 0.9
-set key autotitle columnheader
+""" + HISTOGRAM + """set key autotitle columnheader
 plot for [i=2:words(servers)+1] sprintf("%s/herd.tsv", datadir) using i:xtic(1)
 """,
     "herd_loops": """load "plots/common.gp"
 set title "The herd (churn c=10): accepts per loop, % of the server's accepts"
 set ylabel "% of accepts"
 set yrange [0:100]
-set style data histograms
-set style histogram clustered gap 1
-set style fill solid 0.8 border -1
-set boxwidth 0.9
-set xtics rotate by -30
+""" + HISTOGRAM + """set xtics rotate by -30
 set key autotitle columnheader
 plot for [i=2:loops+1] sprintf("%s/herd_loops.tsv", datadir) using i:xtic(1)
 """,
@@ -1089,11 +1088,7 @@ plot for [s in servers] sprintf("%s/cores_cpu-%s.tsv", datadir, s) using 1:2:3:4
     "handoff": """load "plots/common.gp"
 set title "Cost of one hand-off reactor -> worker -> reactor: /cpu/0 minus / server CPU"
 set ylabel "ns per request"
-set style data histograms
-set style histogram clustered gap 1
-set style fill solid 0.8 border -1
-set boxwidth 0.9
-set key autotitle columnheader
+""" + HISTOGRAM + """set key autotitle columnheader
 plot for [i=2:words(servers)+1] sprintf("%s/handoff.tsv", datadir) using i:xtic(1)
 """,
 }
