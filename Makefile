@@ -4,7 +4,7 @@
 
 # Every server; the conformance suite and the benchmark harness discover servers from this list.
 SERVERS := iterative epoll-lt fork-per-conn prefork prefork-fdpass thread-per-conn thread-pool prethread select poll epoll-et libuv io-uring \
-    multi-reactor reuseport leader-follower reactor-workers
+    multi-reactor reuseport leader-follower reactor-workers coroutine
 # Servers with threads, which also get a ThreadSanitizer build in `make test`.
 THREADED_SERVERS := thread-per-conn thread-pool prethread multi-reactor reuseport leader-follower reactor-workers
 # Servers that serve one connection at a time; the conformance suite skips its concurrency cases.
@@ -23,7 +23,8 @@ CONFORMANCE := iterative epoll-lt fork-per-conn \
     multi-reactor:--threads=3 multi-reactor:--threads=3,--balance=least \
     reuseport:--threads=3 reuseport:--threads=3,--listen=shared reuseport:--threads=3,--listen=exclusive \
     leader-follower:--threads=3 \
-    reactor-workers:--workers=4 reactor-workers:--workers=4,--handoff=splice reactor-workers:--workers=4,--handoff=ring
+    reactor-workers:--workers=4 reactor-workers:--workers=4,--handoff=splice reactor-workers:--workers=4,--handoff=ring \
+    coroutine
 
 # Configurations that differ from another one in this list only in how threads synchronise (a
 # balance rule, a listener mode, a locked hand-off): the plain build runs them, the sanitizer
@@ -58,13 +59,15 @@ else
 endif
 OBJ := $(BUILD)/obj
 
-COMMON_SRCS := $(wildcard servers/common/*.c)
+# The coroutines (coro.c) need libboost_context: only the servers built on them link it.
+CORO_OBJS := $(OBJ)/servers/common/coro.o
+COMMON_SRCS := $(filter-out servers/common/coro.c,$(wildcard servers/common/*.c))
 COMMON_OBJS := $(COMMON_SRCS:%.c=$(OBJ)/%.o)
 SERVER_BINS := $(SERVERS:%=$(BINDIR)/%)
 
 .PHONY: all servers deps test fuzz clean print-servers print-threaded-servers print-serial-servers print-bounded-servers print-conformance print-conformance-plain-only print-cflags \
-        bench bench-quick plots perfcheck perfcheck-power
-all: servers
+        bench bench-quick bench-switch bench-ring plots perfcheck perfcheck-power
+all: servers $(BINDIR)/coro-switch $(BINDIR)/ring-bench
 
 servers: $(SERVER_BINS)
 
@@ -91,6 +94,8 @@ $(BINDIR)/%: $(OBJ)/servers/%.o $(COMMON_OBJS)
 # A server's own libraries, linked into that server alone; the packages that provide them.
 SERVER_LIBS_libuv := -luv
 SERVER_LIBS_io-uring := -luring
+SERVER_LIBS_coroutine := -lboost_context
+$(BINDIR)/coroutine: $(CORO_OBJS)
 SERVER_HEADER_libuv := uv.h
 SERVER_HEADER_io-uring := liburing.h
 SERVER_PACKAGE_libuv := libuv1-dev
@@ -103,6 +108,23 @@ $(OBJ)/servers/libuv.o $(OBJ)/servers/io-uring.o: $(OBJ)/servers/%.o: servers/%.
 	           "(or apt-get install $(SERVER_PACKAGE_$*))" >&2; exit 1; }
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+# What one coroutine switch costs with each candidate (docs/coroutine.md): fcontext, ucontext, libpcl.
+$(OBJ)/harness/coro_switch.o: CFLAGS += -Iservers/common
+$(BINDIR)/coro-switch: $(OBJ)/harness/coro_switch.o
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ -lboost_context -lpcl
+bench-switch: $(BINDIR)/coro-switch
+	taskset -c $(or $(CPU),0) $(BINDIR)/coro-switch
+
+# The Disruptor-style ring against a locked queue, one producer and one consumer (docs/actor.md):
+# pinned to CPUs 0 and 1 (PRODUCER_CPU=, CONSUMER_CPU= to change), batch sizes 1 to 256.
+$(OBJ)/harness/ring_bench.o: CFLAGS += -Iservers/common
+$(BINDIR)/ring-bench: $(OBJ)/harness/ring_bench.o
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^
+bench-ring: $(BINDIR)/ring-bench
+	$(BINDIR)/ring-bench $(if $(PRODUCER_CPU),--producer-cpu $(PRODUCER_CPU)) $(if $(CONSUMER_CPU),--consumer-cpu $(CONSUMER_CPU))
 
 print-servers:
 	@echo $(SERVERS)
@@ -135,6 +157,11 @@ $(TEST_BIN)/test_http: tests/test_http.c $(OBJ)/servers/common/http.o
 $(BUILD)/tests/test_conn: tests/test_conn.c $(COMMON_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Iservers/common -o $@ $^ $(LDFLAGS)
+
+# The coroutines, on their own (of the sanitizer build too: build/san-*/tests/test_coro).
+$(BUILD)/tests/test_coro: tests/test_coro.c $(CORO_OBJS) $(COMMON_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Iservers/common -o $@ $(filter %.c %.o,$^) $(LDFLAGS) -lboost_context
 
 # A fault injector for tests/family.py: every Nth epoll_ctl(EPOLL_CTL_ADD) fails with ENOSPC.
 $(TEST_BIN)/epoll_ctl_fails.so: tests/epoll_ctl_fails.c

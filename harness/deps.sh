@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
     build-essential pkg-config      # gcc, make
     libuv1-dev libjansson-dev liburing-dev
+    libboost-context-dev libpcl1-dev   # the coroutines' switch (fcontext); libpcl for bin/coro-switch
     clang libclang-rt-14-dev        # libFuzzer for the parser fuzz target
     python3                         # the conformance suite (standard library only)
     curl wrk apache2-utils nghttp2-client nginx-light   # yardsticks and the reference server

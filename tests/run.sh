@@ -61,10 +61,10 @@ for name in $(make -s print-bounded-servers); do
     serial_flags+=(--bounded "$name")
 done
 
-build all build/tests/test_http build/tests/test_conn build/tests/epoll_ctl_fails.so build/tests/fuzz_http
-build SANITIZE=address,undefined servers build/san-address-undefined/tests/test_conn
+build all build/tests/test_http build/tests/test_conn build/tests/test_coro build/tests/epoll_ctl_fails.so build/tests/fuzz_http
+build SANITIZE=address,undefined servers build/san-address-undefined/tests/test_conn build/san-address-undefined/tests/test_coro
 if [[ -n $threaded ]]; then
-    build SANITIZE=thread $(printf 'build/san-thread/bin/%s ' $threaded)
+    build SANITIZE=thread $(printf 'build/san-thread/bin/%s ' $threaded) build/san-thread/bin/ring-bench
 fi
 
 # Every server must be in the conformance list: a server left out would go untested silently.
@@ -97,6 +97,9 @@ fi
 run_suite "parser unit tests" build/tests/test_http
 run_suite "connection core unit tests" build/tests/test_conn
 run_suite "connection core unit tests (ASan+UBSan)" build/san-address-undefined/tests/test_conn
+run_suite "coroutines unit tests" build/tests/test_coro
+run_suite "coroutines unit tests (ASan+UBSan)" build/san-address-undefined/tests/test_coro
+run_suite "the Disruptor ring (plain and TSan)" tests/ring.sh
 run_suite "connection core makes no system call" tests/core_is_io_free.sh
 run_suite "parser fuzzing (${FUZZ_SECONDS:-5} s)" tests/fuzz.sh "${FUZZ_SECONDS:-5}"
 run_suite "conformance" python3 tests/conformance.py --jobs 2 "${serial_flags[@]}" "${plain_bins[@]}"
