@@ -4,9 +4,9 @@
 
 # Every server; the conformance suite and the benchmark harness discover servers from this list.
 SERVERS := iterative epoll-lt fork-per-conn prefork prefork-fdpass thread-per-conn thread-pool prethread select poll epoll-et libuv io-uring \
-    multi-reactor reuseport leader-follower reactor-workers coroutine
+    multi-reactor reuseport leader-follower reactor-workers coroutine actor
 # Servers with threads, which also get a ThreadSanitizer build in `make test`.
-THREADED_SERVERS := thread-per-conn thread-pool prethread multi-reactor reuseport leader-follower reactor-workers
+THREADED_SERVERS := thread-per-conn thread-pool prethread multi-reactor reuseport leader-follower reactor-workers actor
 # Servers that serve one connection at a time; the conformance suite skips its concurrency cases.
 SERIAL_SERVERS := iterative
 # Servers that serve a fixed number of connections at once (a pool of processes); the suite skips
@@ -24,7 +24,7 @@ CONFORMANCE := iterative epoll-lt fork-per-conn \
     reuseport:--threads=3 reuseport:--threads=3,--listen=shared reuseport:--threads=3,--listen=exclusive \
     leader-follower:--threads=3 \
     reactor-workers:--workers=4 reactor-workers:--workers=4,--handoff=splice reactor-workers:--workers=4,--handoff=ring \
-    coroutine
+    coroutine actor:--threads=2,--workers=4
 
 # Configurations that differ from another one in this list only in how threads synchronise (a
 # balance rule, a listener mode, a locked hand-off): the plain build runs them, the sanitizer

@@ -428,7 +428,8 @@ def registration_fails_case(server, flags=()):
 for reactor, reactor_flags in (("epoll-lt", ()), ("epoll-et", ()),
                                ("multi-reactor", ("--threads=2",)), ("reuseport", ("--threads=2",)),
                                ("reuseport", ("--threads=2", "--listen=shared")),
-                               ("leader-follower", ("--threads=2",)), ("reactor-workers", ("--workers=2",))):
+                               ("leader-follower", ("--threads=2",)), ("reactor-workers", ("--workers=2",)),
+                               ("actor", ("--threads=2", "--workers=2"))):
     registration_fails_case(reactor, reactor_flags)
 
 

@@ -10,16 +10,19 @@ jobs=$(nproc 2>/dev/null || echo 2)
 total_passed=0
 total_failed=0
 failed_suites=()
+timings=() # how long each suite took, printed at the end
 
 # run_suite NAME COMMAND...: runs the suite, echoing its output, and adds up its closing line.
 run_suite() {
     local name=$1
     shift
     echo "=== $name: $*"
-    local log
+    local log started=$SECONDS
     log=$(mktemp)
     "$@" 2>&1 | tee "$log"
     local status=${PIPESTATUS[0]}
+    echo "=== $name: $((SECONDS - started)) s"
+    timings+=("$((SECONDS - started)) s  $name")
     local summary
     summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
     rm -f "$log"
@@ -122,6 +125,8 @@ run_suite "perfcheck statistics" python3 tests/test_perfstats.py
 run_suite "perfcheck self-test" python3 tests/perfcheck_selftest.py
 
 echo
+echo "time per suite (make test: $SECONDS s in all, builds included):"
+printf '  %s\n' "${timings[@]}"
 if ((${#failed_suites[@]} > 0)); then
     echo "failing suites: ${failed_suites[*]}"
 fi

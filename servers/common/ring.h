@@ -102,6 +102,23 @@ static inline const struct ring_message *ring_at(const struct ring *ring, uint64
     return &ring->slots[sequence & ring->mask];
 }
 
+/* The sleep handshake (mailbox.c): a consumer that is about to sleep sets a flag and then looks
+ * at `published` once more; a producer publishes and then looks at the flag. That is Dekker's
+ * pattern (each side stores one variable, then loads the other), which release and acquire do
+ * not make safe: both sides could read the old value and the consumer sleep on a message. These
+ * two variants are sequentially consistent, which does. */
+static inline void ring_publish_seq_cst(struct ring *ring, size_t n)
+{
+    uint64_t next = atomic_load_explicit(&ring->published, memory_order_relaxed);
+    atomic_store_explicit(&ring->published, next + n, memory_order_seq_cst);
+}
+
+static inline bool ring_is_empty_seq_cst(struct ring *ring)
+{
+    uint64_t first = atomic_load_explicit(&ring->consumed, memory_order_relaxed);
+    return atomic_load_explicit(&ring->published, memory_order_seq_cst) == first;
+}
+
 /* Consumer: the n messages from the first one are done with; their slots may be reused. */
 static inline void ring_consume(struct ring *ring, size_t n)
 {
