@@ -18,8 +18,8 @@
  *
  * Limits: a worker runs its jobs one after another, so a job waits behind the /sleep before it on
  * the same worker even when another worker is idle (jobs go round-robin); the rings are bounded,
- * and a full one is answered by the sender (a connection refused with 503, a job run where it
- * is). See docs/actor.md. */
+ * and a full one is answered by the sender (a connection refused with 503, a job kept until there
+ * is room). See docs/actor.md. */
 #include <errno.h>
 #include <poll.h>
 #include <sched.h>
@@ -40,7 +40,9 @@
 
 #define MAX_EVENTS 256
 #define WAIT_MS 250     /* so SIGTERM is never more than this late */
-#define RING_SLOTS 1024 /* per sender, in every mailbox */
+#ifndef RING_SLOTS
+#define RING_SLOTS 1024 /* per sender, in every mailbox (-DRING_SLOTS=4 tries the full-ring paths) */
+#endif
 
 enum message_kind { MSG_CONNECTION, MSG_JOB, MSG_DONE, MSG_STOP };
 
@@ -51,7 +53,8 @@ struct connection_actor {
     struct mailbox inbox;
     int index;
     int next_worker;     /* round-robin over the workers */
-    uint64_t jobs_out;   /* jobs sent and not yet back */
+    uint64_t jobs_out;   /* jobs given to the workers (or waiting for room) and not yet back */
+    struct conn_job *waiting_head, *waiting_tail; /* jobs no worker's ring had room for */
     bool stopping;       /* MSG_STOP came: end once every job is back */
 };
 
@@ -69,22 +72,43 @@ static _Thread_local struct connection_actor *this_actor;
 
 /* --- connection actors -------------------------------------------------------------------------- */
 
-/* conn_offload_fn, on a connection actor: the job goes to the next worker with room. */
-static void offload_job(struct conn *conn, struct conn_job *job)
+/* Sends a job to the next worker with room; false if every worker's ring from us is full. */
+static bool send_job(struct connection_actor *self, struct conn_job *job)
 {
-    struct connection_actor *self = this_actor;
     for (int tries = 0; tries < worker_count; tries++) {
         int w = self->next_worker;
         self->next_worker = (w + 1) % worker_count;
         if (mailbox_send(&workers[w].inbox, self->index, MSG_JOB, -1, job)) {
-            self->jobs_out++;
             atomic_fetch_add_explicit(&jobs_total, 1, memory_order_relaxed);
-            return;
+            return true;
         }
     }
-    /* Every worker's ring from us is full: run it here rather than lose it. */
-    conn_job_run(job);
-    conn_job_finish(conn, job);
+    return false;
+}
+
+/* conn_offload_fn, on a connection actor: the job goes to a worker, or waits in the actor's own
+ * list while every ring to the workers is full (and behind jobs already waiting there, in order).
+ * It must not be answered here: the core is still in the middle of the request's input. */
+static void offload_job(struct conn *conn, struct conn_job *job)
+{
+    (void)conn;
+    struct connection_actor *self = this_actor;
+    self->jobs_out++;
+    if (self->waiting_head == NULL && send_job(self, job))
+        return;
+    job->next = NULL;
+    if (self->waiting_head == NULL)
+        self->waiting_head = job;
+    else
+        self->waiting_tail->next = job;
+    self->waiting_tail = job;
+}
+
+/* Once a turn: the jobs that found no room, in order, as far as there is room now. */
+static void send_waiting_jobs(struct connection_actor *self)
+{
+    while (self->waiting_head != NULL && send_job(self, self->waiting_head))
+        self->waiting_head = self->waiting_head->next;
 }
 
 static void connection_message(void *ctx, int sender, const struct ring_message *message)
@@ -131,6 +155,7 @@ static void run_connection_actor(int index, void *arg)
                 epoll_loop_handle(&self->loop, &events[i]);
         }
         mailbox_awake(&self->inbox, woken);
+        send_waiting_jobs(self);
         epoll_loop_sweep(&self->loop);
     }
     epoll_loop_close(&self->loop);
