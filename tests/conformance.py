@@ -646,8 +646,8 @@ def sanitizer_report(text):
 # --- cases ----------------------------------------------------------------------------------------
 
 class Case:
-    def __init__(self, name, fn, limit, doc, concurrent=None, bounded=None, alone=False, server=True,
-                 nofile=None, args=None, address_space=None, env=None):
+    def __init__(self, name, fn, limit, doc, concurrent=None, bounded=None, alone=False, waits=False,
+                 server=True, nofile=None, args=None, address_space=None, env=None):
         self.name = name
         self.fn = fn
         self.limit = limit
@@ -655,6 +655,10 @@ class Case:
         self.concurrent = concurrent  # why a --serial server skips it, or None
         self.bounded = bounded        # why a --bounded server skips it, or None
         self.alone = alone            # measures time or CPU: never runs beside other cases
+        # ...but spends that time waiting for one of the server's deadlines, using next to no CPU:
+        # it runs beside the other waiting cases (each with its own server), which costs none of
+        # the 1.5 s lateness a deadline is allowed and saves most of make test's waiting.
+        self.waits = waits
         self.server = server          # False: the case runs the binary itself (command line)
         self.nofile = nofile          # RLIMIT_NOFILE for the server
         self.address_space = address_space  # RLIMIT_AS for the server, bytes
@@ -1347,7 +1351,7 @@ def expect_408(ctx, c, first_byte, timeout, low, high, what):
     c.expect_eof(what="after the 408")
 
 
-@case("slowloris_partial_head", limit=8.0, alone=True)
+@case("slowloris_partial_head", limit=8.0, alone=True, waits=True)
 def _(ctx):
     """A partial head and then nothing: 408 with Connection: close between header-timeout (1 s)
     and header-timeout + 1.5 s after the first byte, then EOF; a new connection is served."""
@@ -1360,7 +1364,7 @@ def _(ctx):
     ctx.expect_stats(accepted=2, requests=2, status408=1)
 
 
-@case("slow_body_408", limit=8.0, alone=True)
+@case("slow_body_408", limit=8.0, alone=True, waits=True)
 def _(ctx):
     """POST /echo with Content-Length: 10, the head and 5 body bytes, then nothing: 408 within
     header-timeout + 1.5 s (the deadline covers the body too), then EOF."""
@@ -1372,7 +1376,7 @@ def _(ctx):
     ctx.expect_stats(accepted=1, requests=1, status408=1)
 
 
-@case("slowloris_trickle", limit=8.0, alone=True)
+@case("slowloris_trickle", limit=8.0, alone=True, waits=True)
 def _(ctx):
     """A head trickled one byte every 200 ms never completes: 408 within header-timeout + 1.5 s of
     the first byte (the deadline is not reset by each byte)."""
@@ -1393,7 +1397,7 @@ def _(ctx):
     ctx.expect_stats(accepted=1, requests=1, status408=1)
 
 
-@case("decimal_header_timeout", limit=6.0, alone=True,
+@case("decimal_header_timeout", limit=6.0, alone=True, waits=True,
       args=["--port", "0", "--header-timeout", "0.5", "--idle-timeout", "2", "--send-timeout", "2"])
 def _(ctx):
     """Started with --header-timeout 0.5 (decimal seconds): a partial head gets 408 between 0.5 s
@@ -1404,7 +1408,7 @@ def _(ctx):
     expect_408(ctx, c, start, 0.5 + LATE + 0.5, 0.5 - EARLY, 0.5 + LATE, "a partial head")
 
 
-@case("idle_new_connection", limit=8.0, alone=True)
+@case("idle_new_connection", limit=8.0, alone=True, waits=True)
 def _(ctx):
     """A connection that sends nothing is closed silently (EOF, no bytes) between idle-timeout
     (2 s) and idle-timeout + 1.5 s; counted in idle_timeouts."""
@@ -1416,7 +1420,7 @@ def _(ctx):
     ctx.expect_stats(accepted=1, requests=0, idle_timeouts=1, status408=0)
 
 
-@case("idle_after_request", limit=8.0, alone=True)
+@case("idle_after_request", limit=8.0, alone=True, waits=True)
 def _(ctx):
     """A kept-alive connection idle after one request is closed silently between idle-timeout and
     idle-timeout + 1.5 s after its response."""
@@ -1430,7 +1434,7 @@ def _(ctx):
     ctx.expect_stats(accepted=1, requests=1, idle_timeouts=1)
 
 
-@case("idle_clock_after_slow_response", limit=8.0, alone=True)
+@case("idle_clock_after_slow_response", limit=8.0, alone=True, waits=True)
 def _(ctx):
     """GET /sleep/2500 (longer than idle-timeout, 2 s): the idle clock starts when the response
     is done, not when the request was read, so GET / sent right after it on the same connection
@@ -1444,7 +1448,7 @@ def _(ctx):
     ctx.expect_stats(accepted=1, requests=2, idle_timeouts=0)
 
 
-@case("send_timeout", limit=15.0, alone=True)
+@case("send_timeout", limit=15.0, alone=True, waits=True)
 def _(ctx):
     """GET /bytes/67108864 from a client that never reads (SO_RCVBUF 4 KiB): the server drops it
     within send-timeout (2 s) + 1.5 s and meanwhile (or, for a serial server, then) serves
@@ -1899,7 +1903,7 @@ def main(argv):
     parser.add_argument("--only", metavar="SUBSTR", help="run only cases whose name contains it")
     parser.add_argument("--list", action="store_true", help="list the case names and exit")
     parser.add_argument("--jobs", type=int, default=1, metavar="N",
-                        help="cases run at once (timing cases always run alone); default 1")
+                        help="cases run at once (timing cases run alone, or beside the other cases that only wait for a deadline); default 1")
     parser.add_argument("binaries", nargs="*", metavar="BINARY[:FLAG,FLAG...]",
                         help="a server binary, with extra flags for every case after a colon")
     args = parser.parse_args(argv)  # exits 2 on bad usage
@@ -1954,8 +1958,14 @@ def main(argv):
                 futures = [pool.submit(run_case, target, c) for c in together]
                 for future in futures:
                     report(future.result())
+            waiting = [c for c in cases if c.alone and c.waits]
+            if waiting:
+                with concurrent.futures.ThreadPoolExecutor(len(waiting)) as pool:
+                    futures = [pool.submit(run_case, target, c) for c in waiting]
+                    for future in futures:
+                        report(future.result())
             for c in cases:
-                if c.alone:
+                if c.alone and not c.waits:
                     report(run_case(target, c))
     except KeyboardInterrupt:
         kill_live_servers()
