@@ -4,9 +4,9 @@
 
 # Every server; the conformance suite and the benchmark harness discover servers from this list.
 SERVERS := iterative epoll-lt fork-per-conn prefork prefork-fdpass thread-per-conn thread-pool prethread select poll epoll-et libuv io-uring \
-    multi-reactor reuseport leader-follower reactor-workers coroutine actor
+    multi-reactor reuseport leader-follower reactor-workers coroutine actor csp
 # Servers with threads, which also get a ThreadSanitizer build in `make test`.
-THREADED_SERVERS := thread-per-conn thread-pool prethread multi-reactor reuseport leader-follower reactor-workers actor
+THREADED_SERVERS := thread-per-conn thread-pool prethread multi-reactor reuseport leader-follower reactor-workers actor csp
 # Servers that serve one connection at a time; the conformance suite skips its concurrency cases.
 SERIAL_SERVERS := iterative
 # Servers that serve a fixed number of connections at once (a pool of processes); the suite skips
@@ -24,7 +24,7 @@ CONFORMANCE := iterative epoll-lt fork-per-conn \
     reuseport:--threads=3 reuseport:--threads=3,--listen=shared reuseport:--threads=3,--listen=exclusive \
     leader-follower:--threads=3 \
     reactor-workers:--workers=4 reactor-workers:--workers=4,--handoff=splice reactor-workers:--workers=4,--handoff=ring \
-    coroutine actor:--threads=2,--workers=4
+    coroutine actor:--threads=2,--workers=4 csp:--workers=4
 
 # Configurations that differ from another one in this list only in how threads synchronise (a
 # balance rule, a listener mode, a locked hand-off): the plain build runs them, the sanitizer
@@ -59,9 +59,11 @@ else
 endif
 OBJ := $(BUILD)/obj
 
-# The coroutines (coro.c) need libboost_context: only the servers built on them link it.
+# The coroutines (coro.c) need libboost_context: only the servers built on them link it, and the
+# processes and channels built on the coroutines (scheduler.c, chan.c) with it.
 CORO_OBJS := $(OBJ)/servers/common/coro.o
-COMMON_SRCS := $(filter-out servers/common/coro.c,$(wildcard servers/common/*.c))
+CSP_OBJS := $(CORO_OBJS) $(OBJ)/servers/common/scheduler.o $(OBJ)/servers/common/chan.o
+COMMON_SRCS := $(filter-out servers/common/coro.c servers/common/scheduler.c servers/common/chan.c,$(wildcard servers/common/*.c))
 COMMON_OBJS := $(COMMON_SRCS:%.c=$(OBJ)/%.o)
 SERVER_BINS := $(SERVERS:%=$(BINDIR)/%)
 
@@ -96,6 +98,8 @@ SERVER_LIBS_libuv := -luv
 SERVER_LIBS_io-uring := -luring
 SERVER_LIBS_coroutine := -lboost_context
 $(BINDIR)/coroutine: $(CORO_OBJS)
+SERVER_LIBS_csp := -lboost_context
+$(BINDIR)/csp: $(CSP_OBJS)
 SERVER_HEADER_libuv := uv.h
 SERVER_HEADER_io-uring := liburing.h
 SERVER_PACKAGE_libuv := libuv1-dev
@@ -117,12 +121,12 @@ $(BINDIR)/coro-switch: $(OBJ)/harness/coro_switch.o
 bench-switch: $(BINDIR)/coro-switch
 	taskset -c $(or $(CPU),0) $(BINDIR)/coro-switch
 
-# The Disruptor-style ring against a locked queue, one producer and one consumer (docs/actor.md):
+# The Disruptor-style ring against a locked queue and a channel, one producer and one consumer (docs/actor.md):
 # pinned to CPUs 0 and 1 (PRODUCER_CPU=, CONSUMER_CPU= to change), batch sizes 1 to 256.
 $(OBJ)/harness/ring_bench.o: CFLAGS += -Iservers/common
-$(BINDIR)/ring-bench: $(OBJ)/harness/ring_bench.o
+$(BINDIR)/ring-bench: $(OBJ)/harness/ring_bench.o $(CSP_OBJS) $(COMMON_OBJS)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^
+	$(CC) $(LDFLAGS) -o $@ $^ -lboost_context
 bench-ring: $(BINDIR)/ring-bench
 	$(BINDIR)/ring-bench $(if $(PRODUCER_CPU),--producer-cpu $(PRODUCER_CPU)) $(if $(CONSUMER_CPU),--consumer-cpu $(CONSUMER_CPU))
 
@@ -160,6 +164,11 @@ $(BUILD)/tests/test_conn: tests/test_conn.c $(COMMON_OBJS)
 
 # The coroutines, on their own (of the sanitizer build too: build/san-*/tests/test_coro).
 $(BUILD)/tests/test_coro: tests/test_coro.c $(CORO_OBJS) $(COMMON_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Iservers/common -o $@ $(filter %.c %.o,$^) $(LDFLAGS) -lboost_context
+
+# The channels and the processes of the CSP server (plain, ASan+UBSan and TSan builds).
+$(BUILD)/tests/test_chan: tests/test_chan.c $(CSP_OBJS) $(COMMON_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Iservers/common -o $@ $(filter %.c %.o,$^) $(LDFLAGS) -lboost_context
 

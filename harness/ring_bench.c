@@ -1,6 +1,8 @@
 /* ring_bench.c - messages per second from one thread to another: the Disruptor-style ring of
- * servers/common/ring.h against a queue under a mutex with condition variables, at batch sizes
- * 1 to 256 (the producer publishes a batch at once; the consumer takes all that is there).
+ * servers/common/ring.h against a queue under a mutex with condition variables and against the
+ * CSP server's channel (servers/common/chan.c, buffered, as many slots), at batch sizes 1 to 256
+ * (the producer publishes a batch at once; the consumer takes all that is there; a channel has no
+ * batches: its producer sends the batch's values one by one, its consumer takes one at a time).
  *
  *     ring-bench [--messages N] [--rounds R] [--producer-cpu C] [--consumer-cpu C] [--size S]
  *
@@ -11,7 +13,9 @@
  *
  * Waiting: the ring's sides spin (with a pause instruction) and then yield the CPU, as the
  * Disruptor's yielding wait strategy does; the queue's sides sleep on their condition variables,
- * woken only when the other side is waiting. */
+ * woken only when the other side is waiting; a channel's side that must wait sleeps on a
+ * condition variable of its own, queued in the channel, and is woken by the side that completes
+ * its operation. */
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -21,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chan.h"
 #include "ring.h"
 
 #define MAX_ROUNDS 99
@@ -170,6 +175,29 @@ static void queue_consumer(void)
     free(taken);
 }
 
+/* --- the channel ------------------------------------------------------------------------------- */
+
+static struct chan *channel;
+
+static void *chan_producer(void *unused)
+{
+    (void)unused;
+    pin(producer_cpu);
+    for (long sent = 0; sent < messages; sent++)
+        chan_send(channel, &sent);
+    return NULL;
+}
+
+static void chan_consumer(void)
+{
+    pin(consumer_cpu);
+    for (long expected = 0; expected < messages; expected++) {
+        long value;
+        if (!chan_recv(channel, &value) || value != expected)
+            lost(value, expected);
+    }
+}
+
 /* --- the comparison ---------------------------------------------------------------------------- */
 
 /* Runs one design once; returns ns per message. The consumer runs in a thread of its own too, so
@@ -193,6 +221,7 @@ static double run(const struct design *design)
         exit(1);
     }
     queue.head = queue.count = 0;
+    channel = chan_create(ring_size, sizeof(long));
     pthread_t producer, consumer;
     double start = now_s();
     if (pthread_create(&consumer, NULL, run_consumer, (void *)design) != 0 ||
@@ -204,6 +233,7 @@ static double run(const struct design *design)
     pthread_join(consumer, NULL);
     double elapsed = now_s() - start;
     ring_free(&ring);
+    chan_destroy(channel);
     return elapsed * 1e9 / messages;
 }
 
@@ -263,24 +293,27 @@ int main(int argc, char **argv)
     static const struct design designs[] = {
         {"ring", ring_producer, ring_consumer},
         {"mutex+condvar", queue_producer, queue_consumer},
+        {"channel", chan_producer, chan_consumer},
     };
+    enum { DESIGNS = sizeof designs / sizeof designs[0] };
     printf("%ld messages per run, %zu slots, producer on CPU %d, consumer on CPU %d, %d rounds, medians:\n",
            messages, ring_size, producer_cpu, consumer_cpu, rounds);
-    printf("%6s  %14s %9s  %14s %9s  %s\n", "batch", "ring msg/s", "ns/msg", "queue msg/s", "ns/msg", "ring/queue msg/s");
+    printf("%6s  %14s %9s  %14s %9s  %14s %9s  %10s  %s\n", "batch", "ring msg/s", "ns/msg", "queue msg/s", "ns/msg",
+           "channel msg/s", "ns/msg", "ring/queue", "ring/channel");
     for (batch = 1; batch <= 256; batch *= 2) {
-        double ns[2][MAX_ROUNDS];
+        double ns[DESIGNS][MAX_ROUNDS];
         for (int r = 0; r < rounds; r++)
-            for (int k = 0; k < 2; k++) {
-                int d = (r + k) % 2; /* alternated: drift falls on both */
+            for (int k = 0; k < DESIGNS; k++) {
+                int d = (r + k) % DESIGNS; /* rotated: drift falls on all */
                 ns[d][r] = run(&designs[d]);
             }
-        double median[2];
-        for (int d = 0; d < 2; d++) {
+        double median[DESIGNS];
+        for (int d = 0; d < DESIGNS; d++) {
             qsort(ns[d], rounds, sizeof ns[d][0], compare_doubles);
             median[d] = ns[d][rounds / 2];
         }
-        printf("%6zu  %14.0f %9.1f  %14.0f %9.1f  %.1fx\n", batch, 1e9 / median[0], median[0], 1e9 / median[1],
-               median[1], median[1] / median[0]);
+        printf("%6zu  %14.0f %9.1f  %14.0f %9.1f  %14.0f %9.1f  %9.1fx  %.1fx\n", batch, 1e9 / median[0], median[0],
+               1e9 / median[1], median[1], 1e9 / median[2], median[2], median[1] / median[0], median[2] / median[0]);
         fflush(stdout);
     }
     free(queue.items);

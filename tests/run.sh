@@ -64,10 +64,11 @@ for name in $(make -s print-bounded-servers); do
     serial_flags+=(--bounded "$name")
 done
 
-build all build/tests/test_http build/tests/test_conn build/tests/test_coro build/tests/epoll_ctl_fails.so build/tests/fuzz_http
-build SANITIZE=address,undefined servers build/san-address-undefined/tests/test_conn build/san-address-undefined/tests/test_coro
+build all build/tests/test_http build/tests/test_conn build/tests/test_coro build/tests/test_chan build/tests/epoll_ctl_fails.so build/tests/fuzz_http
+build SANITIZE=address,undefined servers build/san-address-undefined/tests/test_conn build/san-address-undefined/tests/test_coro \
+    build/san-address-undefined/tests/test_chan
 if [[ -n $threaded ]]; then
-    build SANITIZE=thread $(printf 'build/san-thread/bin/%s ' $threaded) build/san-thread/bin/ring-bench
+    build SANITIZE=thread $(printf 'build/san-thread/bin/%s ' $threaded) build/san-thread/bin/ring-bench build/san-thread/tests/test_chan
 fi
 
 # Every server must be in the conformance list: a server left out would go untested silently.
@@ -102,6 +103,9 @@ run_suite "connection core unit tests" build/tests/test_conn
 run_suite "connection core unit tests (ASan+UBSan)" build/san-address-undefined/tests/test_conn
 run_suite "coroutines unit tests" build/tests/test_coro
 run_suite "coroutines unit tests (ASan+UBSan)" build/san-address-undefined/tests/test_coro
+run_suite "channels and processes unit tests" build/tests/test_chan
+run_suite "channels and processes unit tests (ASan+UBSan)" build/san-address-undefined/tests/test_chan
+run_suite "channels and processes unit tests (TSan)" build/san-thread/tests/test_chan
 run_suite "the Disruptor ring (plain and TSan)" tests/ring.sh
 run_suite "connection core makes no system call" tests/core_is_io_free.sh
 run_suite "parser fuzzing (${FUZZ_SECONDS:-5} s)" tests/fuzz.sh "${FUZZ_SECONDS:-5}"

@@ -12,24 +12,7 @@
 #include "conn.h"
 #include "options.h"
 #include "stats.h"
-
-static int passed, failed;
-
-static void check(bool ok, const char *name, const char *fmt, ...)
-{
-    if (ok) {
-        printf("PASS %s\n", name);
-        passed++;
-        return;
-    }
-    printf("FAIL %s: ", name);
-    va_list args;
-    va_start(args, fmt);
-    vprintf(fmt, args);
-    va_end(args);
-    printf("\n");
-    failed++;
-}
+#include "unit_check.h"
 
 static const char get_root[] = "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
 
@@ -344,6 +327,5 @@ int main(void)
     test_send_deadline_without_any_completion();
     test_offload_keeps_order();
     test_offload_after_eof();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed == 0 ? 0 : 1;
+    return unit_check_summary();
 }

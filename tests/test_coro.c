@@ -11,24 +11,7 @@
 #include <unistd.h>
 
 #include "coro.h"
-
-static int passed, failed;
-
-static void check(bool ok, const char *name, const char *fmt, ...)
-{
-    if (ok) {
-        printf("PASS %s\n", name);
-        passed++;
-        return;
-    }
-    printf("FAIL %s: ", name);
-    va_list args;
-    va_start(args, fmt);
-    vprintf(fmt, args);
-    va_end(args);
-    printf("\n");
-    failed++;
-}
+#include "unit_check.h"
 
 /* --- interleaving: each coroutine appends its number, yields, and does it again ------------------ */
 
@@ -150,6 +133,5 @@ int main(void)
     reuse();
     deep_and_overflow();
     coro_free_spares();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return unit_check_summary();
 }
