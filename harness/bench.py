@@ -18,6 +18,7 @@ import os
 import re
 import resource
 import select
+import shlex
 import shutil
 import signal
 import socket
@@ -1064,6 +1065,8 @@ class Bench:
                 "server_cpu_count": len(cpu_list(args.server_cpus)),
                 "loadgen_threads": args.loadgen_threads, "timeout_s": args.timeout,
                 "sources": args.sources, "quick": args.quick,
+                # What reproduces the run: this command, at the commit of the environment.
+                "command": shlex.join(["./run_all.sh"] + args.argv),
                 "server_cpu_source": cpu_text,
                 "syscalls": syscalls,
             },
@@ -1679,11 +1682,18 @@ def command_output(command):
 
 
 def environment(args):
-    cpu_model = None
+    # The model name alone can be short ("AMD EPYC" in a VM): the vendor, family, model, stepping
+    # and cache size of the first CPU say which part it is.
+    cpuinfo = {}
     for line in (read_proc("/proc/cpuinfo") or "").splitlines():
-        if line.startswith("model name"):
-            cpu_model = line.split(":", 1)[1].strip()
+        if not line.strip():
             break
+        key, _, value = line.partition(":")
+        cpuinfo[key.strip()] = value.strip()
+    cpu_model = cpuinfo.get("model name")
+    cpu_details = ", ".join(f"{name} {cpuinfo[key]}" for key, name in (
+        ("vendor_id", "vendor"), ("cpu family", "family"), ("model", "model"), ("stepping", "stepping"),
+        ("cache size", "cache"), ("microcode", "microcode")) if cpuinfo.get(key)) or None
     governor = read_proc("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
     nginx_version = None
     try:
@@ -1694,6 +1704,7 @@ def environment(args):
         "kernel": os.uname().release,
         "machine": os.uname().machine,
         "cpu_model": cpu_model,
+        "cpu_details": cpu_details,
         "nproc": os.cpu_count(),
         "cpu_governor": governor.strip() if governor else None,
         "memory_total_kib": int(re.search(r"MemTotal:\s+(\d+)", read_proc("/proc/meminfo") or "MemTotal: 0").group(1)),
@@ -1708,6 +1719,26 @@ def environment(args):
 
 
 # --- command line ----------------------------------------------------------------------------------
+
+def browser_check(run_dir):
+    """The report as people read it: harness/browser_check.py opens report.html in headless Chromium
+    at 1400 and 390 px and keeps a screenshot of each in the run directory. Its verdict is reported,
+    not gated on: the measurements stand whatever the layout (C10K_BROWSER_CHECK=0 skips it)."""
+    try:
+        result = subprocess.run([sys.executable, os.path.join(ROOT, "harness", "browser_check.py"), run_dir],
+                                capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        log("bench: the browser check of the report did not finish within 300 s")
+        return
+    if result.returncode == 2:
+        log(f"bench: no browser check of the report: {result.stderr.strip()}")
+        return
+    for line in result.stdout.splitlines():
+        if line.startswith("FAIL"):
+            log(f"bench: report in a browser: {line}")
+    log(f"bench: report in a browser ({result.stdout.strip().splitlines()[-1] if result.stdout.strip() else 'no output'}): "
+        f"{run_dir}/screenshot-1400.png, {run_dir}/screenshot-390.png")
+
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(
@@ -1749,6 +1780,7 @@ def parse_args(argv):
     parser.add_argument("--no-plots", action="store_true", help="write results.json only")
     parser.add_argument("--list", action="store_true", help="print the servers and scenarios, then exit")
     args = parser.parse_args(argv)
+    args.argv = list(argv)
     if args.reps is None:
         args.reps = 1 if args.quick else 3
 
@@ -1899,6 +1931,8 @@ def main(argv):
         if report.returncode != 0:
             log("bench: the report failed; results.json is complete")
             status = status or 1
+        elif os.environ.get("C10K_BROWSER_CHECK", "1") != "0":
+            browser_check(run_dir)
     failed = [r for r in bench.records if r["status"] == "failed"]
     skipped = [r for r in bench.records if r["status"] == "skipped"]
     log(f"bench: done in {bench.document['elapsed_s']:.0f} s: {len(bench.records)} records, "

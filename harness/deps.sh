@@ -11,6 +11,7 @@ packages=(
     python3                         # the conformance suite (standard library only)
     curl wrk apache2-utils nghttp2-client nginx-light   # yardsticks and the reference server
     gnuplot-nox                     # plots
+    chromium                        # the report's browser check (harness/browser_check.py)
     linux-perf                      # system calls per request in the benchmark and perfcheck
     valgrind                        # perfcheck: user-space instructions per request (callgrind)
     git                             # perfcheck: the base in a git worktree

@@ -59,10 +59,11 @@ def nothing_arrived(record):
 
 
 def has_figure(record):
-    """A point with figures to show: measured (ok, or errors with responses) and something arrived.
-    Anything else reads "–" with its reason, and the plots draw no point for it."""
+    """A point with figures to show: measured (ok, or errors with responses) and something arrived,
+    so that its median rate is above zero. Anything else reads "–" with its reason, and the plots
+    draw no point for it (a failed point is not a real 0)."""
     return (record is not None and record.get("status") in ("ok", "errors") and bool(record.get("median"))
-            and not nothing_arrived(record))
+            and not nothing_arrived(record) and (median(record, "requests_per_s") or 0) > 0)
 
 
 def missing_reason(record):
@@ -74,6 +75,10 @@ def missing_reason(record):
     if record["status"] == "failed":
         return "failed: " + (record.get("reason") or "; ".join(record.get("failures") or []) or "no measurement")
     reps = record.get("reps") or []
+    if not nothing_arrived(record) and not (median(record, "requests_per_s") or 0) > 0:
+        return ("the median repetition answered nothing (" + record["status"] + "): " +
+                (f"{median(record, 'errors'):,.0f} errors" if median(record, "errors") else "no rate") +
+                " in its measured window")
     served = [f"{r['connections_served']}/{r['connections']}" for r in reps
               if r.get("connections") is not None and r.get("connections_served") is not None]
     classes = {}
@@ -202,17 +207,47 @@ def write_starved_labels(run, data_dir, name, scenario, servers):
                     f.write(f"{record['x']:.6g} {p99 * 1e-3:.6g} {served:.0f}/{connections:.0f}-served\n")
 
 
+def bar_value(record, key):
+    """A bar's height, or why there is none: a missing bar must say whether the point was not run,
+    does not apply, was skipped, failed or measured zero, and these must look different."""
+    if record is None:
+        return "not run"
+    if record["status"] == "not_applicable":
+        return "n/a"
+    if record["status"] == "skipped":
+        return "skipped"
+    if not has_figure(record):
+        return "failed"
+    value = median(record, key)
+    if value is None:
+        return "not measured"
+    return value if value > 0 else "zero"
+
+
 def write_bars(run, data_dir, name, rows):
-    """A table for a clustered bar chart: one row per label, one column per server."""
-    servers = [s for s in run.servers if any(values.get(s) is not None for _, values in rows)]
-    rows = [(label, values) for label, values in rows if any(v is not None for v in values.values())]
+    """A table for a clustered bar chart: one row per label, one column per server; and NAME_marks.tsv
+    with a label where a bar is missing (bar_value's reason), at the bar's place: x = the cluster's
+    index plus the bar's offset in it (gnuplot's clustered histogram with gap 1)."""
+    def number(v):
+        return isinstance(v, (int, float))
+    servers = [s for s in run.servers if any(number(values.get(s)) for _, values in rows)]
+    rows = [(label, values) for label, values in rows if any(number(v) for v in values.values())]
     if not servers or not rows:
         return []
-    with open(os.path.join(data_dir, f"{name}.tsv"), "w") as f:
+    numbers = [v for _, values in rows for s, v in values.items() if s in servers and number(v)]
+    base = min(numbers) / 2 if numbers else 1.0  # where a label stands: below every bar, above 0 on a log axis
+    with open(os.path.join(data_dir, f"{name}.tsv"), "w") as f, \
+            open(os.path.join(data_dir, f"{name}_marks.tsv"), "w") as marks:
         f.write("label " + " ".join(servers) + "\n")
-        for label, values in rows:
-            f.write(label + " " + " ".join(f"{values[s]:.6g}" if values.get(s) is not None else "NaN"
+        marks.write("x y why\n")  # a header line: the bar charts read their files with autotitle columnheader
+        for i, (label, values) in enumerate(rows):
+            f.write(label + " " + " ".join(f"{values[s]:.6g}" if number(values.get(s)) else "NaN"
                                            for s in servers) + "\n")
+            for j, server in enumerate(servers):
+                why = values.get(server)
+                if isinstance(why, str):
+                    x = i + (j - (len(servers) - 1) / 2) / (len(servers) + 1)
+                    marks.write(f'{x:.4f} {base:.6g} "{why}"\n')
     return servers
 
 
@@ -238,20 +273,42 @@ def prepare_data(run, data_dir):
     for scenario in run.scenarios:
         values = {}
         for server in run.servers:
-            record = run.representative(server, scenario)
-            values[server] = median(record, "server_cpu_us_per_request") if has_figure(record) else None
+            values[server] = bar_value(run.representative(server, scenario), "server_cpu_us_per_request")
         cpu_rows.append((scenario, values))
     have["cpu_per_request"] = write_bars(run, data_dir, "cpu_per_request", cpu_rows)
     churn_rows = []
     for scenario, label in (("plaintext", "keep-alive"), ("churn", "new-connection")):
         values = {}
         for server in run.servers:
-            record = run.find(server, scenario, "c=64")
-            values[server] = median(record, "requests_per_s") if has_figure(record) else None
+            values[server] = bar_value(run.find(server, scenario, "c=64"), "requests_per_s")
         churn_rows.append((label, values))
     have["churn"] = write_bars(run, data_dir, "churn", churn_rows)
     have.update(prepare_multicore_data(run, data_dir))
     return {name: servers for name, servers in have.items() if servers}
+
+
+def plot_settings(run, data_dir, plot, servers):
+    """gnuplot settings every plot gets from the run: `reps` (one repetition has no range, so no
+    error bars and no error-bar symbol in the key), `xlo`/`xhi` when every server has the same one x
+    (a quick run's single point, drawn in the middle of its own range instead of at the edge of an
+    empty default one), and `has_marks` when a bar chart has bars that say why they are missing."""
+    settings = [f"reps={int(run.doc.get('settings', {}).get('reps') or 1)}"]
+    xs = set()
+    for server in servers:
+        path = os.path.join(data_dir, f"{plot}-{server}.tsv")
+        if os.path.exists(path):
+            with open(path) as f:
+                xs.update(line.split()[0] for line in f if line.strip() and not line.startswith("#"))
+    if len(xs) == 1:
+        x = float(xs.pop())
+        low, high = (x / 2, x * 2) if x > 0 else (x - 1, x + 1)
+        settings.append(f"xlo={low:.6g}; xhi={high:.6g}")
+    marks = os.path.join(data_dir, f"{plot}_marks.tsv")
+    if os.path.exists(marks):
+        with open(marks) as f:
+            if sum(1 for line in f if line.strip() and not line.startswith("#")) > 1:  # past its header
+                settings.append("has_marks=1")
+    return "; ".join(settings)
 
 
 def draw(run_dir, data_dir, plot, servers, extra=""):
@@ -318,13 +375,15 @@ def format_ratio(ratios):
     return text + (", within noise" if low <= 1.0 <= high else "")
 
 
-def paired_ratios(record, reference, key):
+def paired_ratios(record, reference, key, keep_zero=False):
     """record / reference per repetition number: bench.py ran repetitions with the same number side
     by side (alternating the servers)."""
     theirs = {r.get("rep"): r.get(key) for r in reference.get("reps") or [] if r.get("rep") is not None}
+    # A repetition that measured nothing (0) is a failed one, not a ratio of 0 (unless keep_zero: a
+    # goal that counts a refused request as lost).
     return [r[key] / theirs[r["rep"]] for r in record.get("reps") or []
             if isinstance(r.get(key), (int, float)) and isinstance(theirs.get(r.get("rep")), (int, float))
-            and theirs[r["rep"]] > 0]
+            and theirs[r["rep"]] > 0 and (r[key] > 0 or keep_zero)]
 
 
 def ratio_text(record, reference, key="requests_per_s"):
@@ -343,8 +402,9 @@ def summary_table(run):
     notes = Notes()
     nginx = run.find("nginx", "plaintext", "c=64")
     floor = run.find(FLOOR, "plaintext", "c=64")
-    header = ["server", "plaintext c=64 req/s", "req/s ratio to nginx", "p99 ms", "connections served",
-              "server CPU µs/req", "client CPU µs/req", "CPU/req ratio to nginx", "CPU/req ratio to floor",
+    header = ["server", "plaintext c=64 req/s", "req/s ÷ nginx's (higher is better)", "p99 ms", "connections served",
+              "server CPU µs/req", "client CPU µs/req", "server CPU/req ÷ nginx's (lower is better)",
+              "server CPU/req ÷ floor's (lower is better)",
               "syscalls/req", "churn req/s", "memory per idle conn (bytes)", "peak RSS MiB"]
     rows = []
     for server in run.servers:
@@ -364,18 +424,21 @@ def summary_table(run):
                      cell(plain, "syscalls_per_request", notes, 2),
                      cell(churn, "requests_per_s", notes), cell(c10k, "memory_per_idle_connection_bytes", notes),
                      cell(plain, "peak_rss_bytes", notes, 1, 1 / 1048576)])
-    return header, rows, notes.lines()
+    missing = [f"the ratios to {name}'s read – because {name} is not in this run (or its plaintext c=64 "
+               "point has no figure)" for name, record in (("nginx", nginx), (FLOOR, floor)) if not has_figure(record)]
+    return header, rows, notes.lines() + missing
 
 
 def scenario_table(run, scenario):
     notes = Notes()
     labels = run.points(scenario)
     key = "latency_p99_us" if scenario == "latency" else "requests_per_s"
-    header = ["server"] + [f"{label} {'p99 ms' if scenario == 'latency' else 'req/s'}" for label in labels]
+    header = ["server"] + [f"at {label} of its own rate: p99 ms" if scenario == "latency" else f"{label} req/s"
+                           for label in labels]
     # In open loop every server is offered a share of its own throughput: compare latencies there.
     ratio_key = "latency_p99_us" if scenario == "latency" else "requests_per_s"
     header += ["p99 ms", "server CPU µs/req", "client CPU µs/req",
-               "p99 ratio to nginx" if scenario == "latency" else "ratio to nginx"]
+               "p99 ÷ nginx's (lower is better)" if scenario == "latency" else "req/s ÷ nginx's (higher is better)"]
     rows = []
     for server in servers_in(run, scenario):
         row = [server]
@@ -625,7 +688,7 @@ def goals_c10k(run):
             goals.append(Goal(what, f"not measured: {problem}", target, "not measured"))
             continue
         # A point without any response is data here: every request refused is a loss of 100 %.
-        ratios = paired_ratios(most, zero, "requests_per_s")
+        ratios = paired_ratios(most, zero, "requests_per_s", keep_zero=True)
         if not ratios:
             goals.append(Goal(what, "not measured: no repetitions to pair", target, "not measured"))
             continue
@@ -1075,7 +1138,7 @@ set ylabel "requests/s"
 set logscale x 2
 set yrange [0:*]
 set format y "%.0s%c"
-plot for [s in servers] sprintf("%s/cores_throughput-%s.tsv", datadir, s) using 1:2:3:4 with yerrorlines lw 2 title s
+plot for [s in servers] sprintf("%s/cores_throughput-%s.tsv", datadir, s) using @series_using with @series_style lw 2 title s
 """,
     "cores_cpu": """load "plots/common.gp"
 set title cores_title
@@ -1083,7 +1146,7 @@ set xlabel "threads (--threads T)"
 set ylabel "server CPU µs per request"
 set logscale x 2
 set yrange [0:*]
-plot for [s in servers] sprintf("%s/cores_cpu-%s.tsv", datadir, s) using 1:2:3:4 with yerrorlines lw 2 title s
+plot for [s in servers] sprintf("%s/cores_cpu-%s.tsv", datadir, s) using @series_using with @series_style lw 2 title s
 """,
     "handoff": """load "plots/common.gp"
 set title "Cost of one hand-off reactor -> worker -> reactor: /cpu/0 minus / server CPU"
@@ -1101,21 +1164,47 @@ def markdown_table(header, rows):
 
 
 def html_table(header, rows):
-    out = ["<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"]
+    """A table in a box of its own that scrolls sideways when the table is wider than the page (a
+    phone), so the page itself never does."""
+    out = ["<div class='scroll'><table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"]
     for row in rows:
         out.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>")
-    return "\n".join(out) + "</table>"
+    return "\n".join(out) + "</table></div>"
+
+
+def plural(count, word, words=None):
+    return f"{count} {word if count == 1 else (words or word + 's')}"
+
+
+def cpus_text(cpu_list):
+    """ "CPU 0", "CPUs 0-3": a CPU list as words."""
+    single = re.fullmatch(r"\d+", str(cpu_list)) is not None
+    return f"CPU {cpu_list}" if single else f"CPUs {cpu_list}"
 
 
 def environment_lines(doc):
     env, settings = doc["environment"], doc["settings"]
-    return [
-        f"kernel {env.get('kernel')}, {env.get('cpu_model')}, {env.get('nproc')} CPUs, "
-        f"governor {env.get('cpu_governor') or 'not readable'}",
-        f"commit {env.get('commit')}, {' '.join(env.get('compiler') or [])}, loadgen {env.get('loadgen_version')}, "
-        f"{env.get('nginx_version')}",
-        f"server on CPUs {settings['server_cpus']}, loadgen on CPUs {settings['client_cpus']} "
-        f"({settings['loadgen_threads']} thread(s)); {settings['reps']} repetitions of "
+    memory = env.get("memory_total_kib")
+    loadgen = env.get("loadgen_version") or "version unknown"
+    lines = []
+    if settings.get("quick"):
+        lines.append("QUICK RUN (make bench-quick): the reduced set of points, "
+                     + plural(settings["reps"], "repetition") + " each: "
+                     + ("no ranges, no error bars; " if settings["reps"] == 1 else "")
+                     + "for a first look, not for conclusions")
+    lines += [
+        f"reproduce: git checkout {env.get('commit') or '(commit unknown)'} && make && "
+        f"{settings.get('command') or './run_all.sh (the command was not recorded)'}",
+        f"CPU: {env.get('cpu_model') or 'model unknown'}"
+        + (f" ({env['cpu_details']})" if env.get("cpu_details") else "")
+        + f", {plural(env.get('nproc') or 0, 'CPU')} online, governor {env.get('cpu_governor') or 'not readable'}",
+        f"memory {memory / 1048576:.1f} GiB" if memory else "memory not read",
+        f"kernel {env.get('kernel')}, open-file limit {env.get('nofile_limit') or 'not read'}",
+        f"commit {env.get('commit')}, {' '.join(env.get('compiler') or [])}, flags {env.get('cflags') or 'not read'}",
+        f"{loadgen if loadgen.startswith('loadgen') else 'loadgen ' + loadgen}"
+        + (f", {env['nginx_version']}" if env.get("nginx_version") else ", nginx not installed"),
+        f"server on {cpus_text(settings['server_cpus'])}, loadgen on {cpus_text(settings['client_cpus'])} "
+        f"({plural(settings['loadgen_threads'], 'thread')}); {plural(settings['reps'], 'repetition')} of "
         f"{settings['warmup_s']} s warm-up + {settings['duration_s']} s, medians (min–max in results.json)",
         f"server CPU: {settings.get('server_cpu_source', '/proc/PID/stat ticks over the whole run')}, "
         "in loadgen's measured window",
@@ -1123,6 +1212,39 @@ def environment_lines(doc):
         f"started {doc['started_at']}, finished {doc.get('finished_at')}, {doc.get('elapsed_s')} s"
         + (", INTERRUPTED (partial results)" if doc.get("interrupted") else ""),
     ]
+    return lines
+
+
+# One paragraph per scenario: what it does and what it shows (harness/scenarios.txt is the source).
+SCENARIO_TEXT = {
+    "plaintext": "GET / over N keep-alive connections, closed loop (each connection sends its next request "
+                 "when the answer arrives): throughput, latency and CPU per request against concurrency.",
+    "churn": "GET / with a new connection for every request (Connection: close) from N clients spread over "
+             "loopback source addresses: what accepting, setting up and tearing down a connection costs.",
+    "c10k": "16 active keep-alive connections while N idle connections are held open: what an idle "
+            "connection costs each design in CPU per request and in memory.",
+    "pipeline": "64 connections with 16 requests in flight each (HTTP/1.1 pipelining): the per-request "
+                "cost once system calls are amortised over many requests.",
+    "cpu": "GET /cpu/200 at 64 connections: every request burns 200 µs of the handling thread's CPU, so "
+           "the server's CPU, not its I/O, is the limit.",
+    "sleep": "GET /sleep/10 at 64 connections: every request blocks its handling thread 10 ms without CPU "
+             "(a model of blocking I/O): a single loop serialises them, threads and workers overlap them.",
+    "bytes": "GET /bytes/1048576 at 16 connections: 1 MiB responses, a test of the write path and "
+             "back-pressure.",
+    "echo": "POST /echo with 64 KiB bodies at 16 connections: the body read and written back.",
+    "latency": "Open loop (loadgen -R): requests sent on a fixed schedule at 25 %, 50 % and 75 % of the "
+               "requests/s this server reached in plaintext at 64 connections in this run (the point "
+               "labels are those shares); p99 measured from the intended send time, so queueing in the "
+               "client is not hidden (coordinated omission).",
+    "herd": "Churn at 10 clients, each server started for this point alone: how many of its loops wake "
+            "up, and how often they switch, per accepted connection.",
+    "mix": "64 keep-alive connections, 1 % of the requests GET /sleep/50: the fast requests' latency "
+           "beside the slow ones, per second.",
+    "cores": "Plaintext at 64 connections with --threads T: throughput and CPU per request against the "
+             "number of threads (and of server CPUs where there are several).",
+    "handoff": "GET /cpu/0 beside GET / at the same concurrency: /cpu/0 goes to a worker and back but "
+               "costs nothing itself, so the difference is the hand-off.",
+}
 
 
 READING_NOTE = ("Ratios are medians of the ratios of repetitions run side by side, with their range; a "
@@ -1185,13 +1307,16 @@ def write_reports(run, drawn, problems):
     md = ["# c10k-lab benchmark report", ""]
     md += [f"- {line}" for line in environment_lines(doc)] + [""]
     for title, header, rows, lines in tables:
-        md += [f"## {title}", "", markdown_table(header, rows), ""]
+        md += [f"## {title}", ""]
+        if SCENARIO_TEXT.get(title.split(":")[0]):
+            md += [SCENARIO_TEXT[title.split(":")[0]], ""]
+        md += [markdown_table(header, rows), ""]
         if lines:
             md += [line + "  " for line in lines[:-1]] + [lines[-1], ""]
     md += ["## Plots", ""]
     for plot, title in PLOTS:
         if plot in drawn:
-            md += [f"### {title}", "", f"![{title}]({plot}.png)", ""]
+            md += [f"### {title}", "", f"![{title}]({plot}.png)", "", f"[{plot}.svg]({plot}.svg) (scalable)", ""]
     for problem in problems:
         md.append(f"- plot not drawn: {problem}")
     if skipped(run):
@@ -1209,24 +1334,38 @@ def write_reports(run, drawn, problems):
     with open(os.path.join(run.dir, "report.md"), "w") as f:
         f.write("\n".join(md) + "\n")
 
-    parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'><title>c10k-lab report</title><style>",
-             "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}",
+    # Phones: the viewport is the device's width; a table wider than the page scrolls inside its own
+    # box; a plot keeps at least 640 px (its text about 7 px and more) and scrolls in its box too,
+    # with a link to the SVG, which zooms without blur.
+    parts = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+             "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+             "<title>c10k-lab report</title><style>",
+             "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.4}",
+             "div.scroll{overflow-x:auto;max-width:100%}",
              "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:3px 8px;",
-             "text-align:right}th{background:#eee}td:first-child{text-align:left}img{max-width:100%}",
-             "p.note{font-size:90%;margin:0.2em 0}",
+             "text-align:right}th{background:#eee}td:first-child{text-align:left}",
+             "figure{margin:1em 0;overflow-x:auto;max-width:100%}figure img{width:100%;min-width:640px;height:auto}",
+             "figcaption{font-size:90%}p.note,p.scenario{font-size:90%;margin:0.2em 0}",
+             "li{overflow-wrap:anywhere}pre{overflow-x:auto;white-space:pre-wrap}",
+             "@media (max-width:600px){body{margin:1em auto}h1{font-size:1.4em}}",
              "</style></head><body><h1>c10k-lab benchmark report</h1><ul>"]
     parts += [f"<li>{html.escape(line)}</li>" for line in environment_lines(doc)]
     parts.append("</ul>")
     for title, header, rows, lines in tables:
-        parts += [f"<h2>{html.escape(title)}</h2>", html_table(header, rows)]
+        parts.append(f"<h2>{html.escape(title)}</h2>")
+        if SCENARIO_TEXT.get(title.split(":")[0]):
+            parts.append(f"<p class='scenario'>{html.escape(SCENARIO_TEXT[title.split(':')[0]])}</p>")
+        parts.append(html_table(header, rows))
         parts += [f"<p class='note'>{html.escape(line)}</p>" for line in lines]
     parts.append("<h2>Plots</h2>")
     for plot, title in PLOTS:
         if plot in drawn:
             with open(os.path.join(run.dir, f"{plot}.png"), "rb") as f:
                 image = base64.b64encode(f.read()).decode()
-            parts.append(f"<h3>{html.escape(title)}</h3><img alt='{html.escape(title)}' "
-                         f"src='data:image/png;base64,{image}'>")
+            parts.append(f"<h3>{html.escape(title)}</h3><figure><img alt='{html.escape(title)}' "
+                         f"width='960' height='600' src='data:image/png;base64,{image}'>"
+                         f"<figcaption><a href='{plot}.svg'>{plot}.svg</a> (scalable) · "
+                         f"<a href='{plot}.png'>{plot}.png</a></figcaption></figure>")
     if skipped(run):
         parts.append("<h2>Skipped: the server cannot run here</h2><ul>")
         parts += [f"<li><b>{html.escape(server)}</b> ({html.escape(', '.join(points))}): {html.escape(reason)}</li>"
@@ -1254,8 +1393,10 @@ def main(argv):
     data_dir = os.path.join(run.dir, "data")
     drawn, problems = [], []
     for plot, servers in prepare_data(run, data_dir).items():
-        problem = draw(run.dir, data_dir, plot, servers,
-                       multicore_settings(run, data_dir, plot) if plot in MULTICORE_SCRIPTS else "")
+        extra = [plot_settings(run, data_dir, plot, servers)]
+        if plot in MULTICORE_SCRIPTS:
+            extra.append(multicore_settings(run, data_dir, plot))
+        problem = draw(run.dir, data_dir, plot, servers, "; ".join(e for e in extra if e))
         if problem:
             problems.append(problem)
         else:

@@ -6,4 +6,4 @@ set title "Server CPU per request vs idle connections (c10k: 16 active keep-aliv
 set xlabel "idle connections held open"
 set ylabel "server CPU µs per request"
 set yrange [0:*]
-plot for [s in servers] sprintf("%s/c10k_cpu-%s.tsv", datadir, s) using 1:2:3:4 with yerrorlines lw 2 title s
+plot for [s in servers] sprintf("%s/c10k_cpu-%s.tsv", datadir, s) using @series_using with @series_style lw 2 title s

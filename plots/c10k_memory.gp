@@ -5,4 +5,4 @@ set title "Server memory vs idle connections (c10k; peak RSS summed over process
 set xlabel "idle connections held open"
 set ylabel "peak RSS (MiB)"
 set yrange [0:*]
-plot for [s in servers] sprintf("%s/c10k_memory-%s.tsv", datadir, s) using 1:2:3:4 with yerrorlines lw 2 title s
+plot for [s in servers] sprintf("%s/c10k_memory-%s.tsv", datadir, s) using @series_using with @series_style lw 2 title s

@@ -1,6 +1,7 @@
 # Settings every c10k-lab plot shares. report.py runs each plot script with these variables set:
 #   datadir (the run's data/ directory), output (the image file), servers (space-separated names),
-#   terminal (pngcairo or svg with size and font).
+#   terminal (pngcairo or svg with size and font), reps (repetitions per point), and xlo/xhi when
+#   every series has the same single x (a quick run).
 eval "set terminal " . terminal
 set output output
 # Server names are titles as they are: "prefork:flock" or a "_" must not turn into markup.
@@ -18,3 +19,9 @@ set border 3
 set tics nomirror
 set style line 1 lw 2 pt 7
 set pointsize 1.2
+# A line through the medians with error bars over the repetitions' min and max; with one
+# repetition there is no range, so a plain line (and no error-bar symbol in the key).
+if (!exists("reps")) reps = 3
+series_using = reps > 1 ? "1:2:3:4" : "1:2"
+series_style = reps > 1 ? "yerrorlines" : "linespoints"
+if (exists("xlo")) set xrange [xlo:xhi]

@@ -7,6 +7,6 @@ set xlabel "concurrent connections"
 set ylabel "p99 latency (ms)"
 set logscale x 2
 set logscale y 10
-plot for [s in servers] sprintf("%s/latency_p99-%s.tsv", datadir, s) using 1:2:3:4 with yerrorlines lw 2 title s, \
+plot for [s in servers] sprintf("%s/latency_p99-%s.tsv", datadir, s) using @series_using with @series_style lw 2 title s, \
      for [s in servers] sprintf("%s/latency_p99_starved-%s.tsv", datadir, s) using 1:2:3 \
          with labels offset 0,-1.2 font ",9" textcolor rgb "#b00000" notitle

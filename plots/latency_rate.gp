@@ -8,6 +8,6 @@ set ylabel "p99 latency (ms)"
 set logscale y 10
 set format x "%.0s%c"
 plot for [i=1:words(servers)] sprintf("%s/latency_rate-%s.tsv", datadir, word(servers, i)) \
-         using 1:2:3:4 with yerrorlines lw 2 lc i title word(servers, i), \
+         using @series_using with @series_style lw 2 lc i title word(servers, i), \
      for [i=1:words(servers)] sprintf("%s/latency_rate-%s.tsv", datadir, word(servers, i)) \
          using 1:5 with linespoints dt 2 lw 1 lc i notitle

@@ -7,4 +7,4 @@ set ylabel "requests/s"
 set logscale x 2
 set yrange [0:*]
 set format y "%.0s%c"
-plot for [s in servers] sprintf("%s/throughput-%s.tsv", datadir, s) using 1:2:3:4 with yerrorlines lw 2 title s
+plot for [s in servers] sprintf("%s/throughput-%s.tsv", datadir, s) using @series_using with @series_style lw 2 title s

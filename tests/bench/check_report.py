@@ -88,6 +88,79 @@ def made_up_run(with_fork):
         "records": records}
 
 
+def reader_checks():
+    """What a reader of the report needs: failed, zero and not-run told apart, no 0.00× ratio, a quick
+    run's single point and single repetition drawn as such, the environment in words."""
+    zero = measured("epoll-lt", "event", "sleep", "c=64", 64, "errors",
+                    [rep(1, 0.0, 5, errors=40), rep(2, 0.0, 3, errors=41), rep(3, 20.0, 20, errors=2)])
+    notes = report.Notes()
+    text = report.cell(zero, "requests_per_s", notes)
+    check("a point whose median rate is 0 reads – with a reason, not \"0 (errors)\"",
+          text == "– [1]" and "answered nothing" in notes.lines()[0], (text, notes.lines()))
+    base = measured("nginx", "reference", "sleep", "c=64", 64, "ok", [rep(i + 1, 100.0) for i in range(3)])
+    some = measured("epoll-lt", "event", "sleep", "c=64", 64, "errors",
+                    [rep(1, 0.0, 0, errors=9), rep(2, 50.0), rep(3, 60.0)])
+    check("a repetition that measured nothing is left out of a paired ratio, never 0.00×",
+          report.paired_ratios(some, base, "requests_per_s") == [0.5, 0.6], report.paired_ratios(some, base, "requests_per_s"))
+    check("no ratio to a point without a figure", report.ratio_text(zero, base) == "–", report.ratio_text(zero, base))
+
+    run = load(made_up_run(with_fork=True))
+    skipped = {"server": "epoll-lt", "scenario": "c10k", "point": "idle=0", "status": "skipped", "reason": "x"}
+    values = [report.bar_value(r, "server_cpu_us_per_request") for r in (
+        None, {"server": "a", "status": "not_applicable"}, skipped, zero,
+        measured("a", "event", "plaintext", "c=64", 64, "ok", [rep(1, 10.0, server_cpu_us_per_request=0.0)]),
+        measured("a", "event", "plaintext", "c=64", 64, "ok", [rep(1, 10.0, server_cpu_us_per_request=4.5)]))]
+    check("a missing bar says why: not run, n/a, skipped, failed and zero all differ",
+          values == ["not run", "n/a", "skipped", "failed", "zero", 4.5], values)
+    data = tempfile.mkdtemp(dir=scratch)
+    have = report.prepare_data(run, data)
+    with open(os.path.join(data, "cpu_per_request_marks.tsv")) as f:
+        marks = f.read().splitlines()
+    # epoll-lt's sleep point failed to start; fork-per-conn and thread-per-conn ran no sleep point.
+    check("the CPU-per-request chart labels its missing bars",
+          marks[0] == "x y why" and any(line.endswith('"failed"') for line in marks)
+          and any(line.endswith('"not run"') for line in marks), marks)
+    settings = report.plot_settings(run, data, "cpu_per_request", have["cpu_per_request"])
+    check("a bar chart with missing bars is told to draw their labels", "has_marks=1" in settings, settings)
+
+    quick = made_up_run(with_fork=False)
+    quick["records"] = [r for r in quick["records"] if r["scenario"] == "plaintext"]
+    quick["settings"].update(reps=1, quick=True, server_cpus="0", client_cpus="1", loadgen_threads=1,
+                             warmup_s=0.25, duration_s=1.0, syscalls="perf", command="./run_all.sh --quick")
+    quick["environment"] = {"loadgen_version": "loadgen (c10k-lab) abc", "cpu_model": "AMD EPYC",
+                            "cpu_details": "vendor AuthenticAMD, family 25", "nproc": 1, "memory_total_kib": 2097152,
+                            "nofile_limit": 1024, "cflags": "-O2 -g", "commit": "abc", "kernel": "6.1"}
+    quick.update(started_at="t0", finished_at="t1", elapsed_s=1.0)
+    run = load(quick)
+    data = tempfile.mkdtemp(dir=scratch)
+    have = report.prepare_data(run, data)
+    settings = report.plot_settings(run, data, "throughput", have["throughput"])
+    check("a quick run: one repetition and one x, drawn around that x", settings == "reps=1; xlo=8; xhi=32", settings)
+    lines = report.environment_lines(run.doc)
+    joined = " | ".join(lines)
+    check("the environment: quick run flagged, command to reproduce, CPU in full, memory, flags, file limit",
+          lines[0].startswith("QUICK RUN") and "git checkout abc && make && ./run_all.sh --quick" in joined
+          and "vendor AuthenticAMD, family 25" in joined and "memory 2.0 GiB" in joined and "flags -O2 -g" in joined
+          and "open-file limit 1024" in joined, lines)
+    check("the environment in words: 1 repetition, CPU 0, 1 CPU, loadgen named once",
+          "1 repetition of" in joined and "server on CPU 0, loadgen on CPU 1 (1 thread)" in joined
+          and "1 CPU online" in joined and "loadgen loadgen" not in joined, lines)
+    out = tempfile.mkdtemp(dir=scratch)
+    run.dir = out
+    report.write_reports(run, [], [])
+    with open(os.path.join(out, "report.html")) as f:
+        page = f.read()
+    with open(os.path.join(out, "report.md")) as f:
+        md = f.read()
+    check("the HTML report: viewport meta, every table in a scrolling box",
+          "<meta name='viewport' content='width=device-width, initial-scale=1'>" in page
+          and page.count("<table>") == page.count("<div class='scroll'><table>") > 0, page[:400])
+    check("each scenario's section opens with what the scenario does",
+          report.SCENARIO_TEXT["plaintext"] in page and report.SCENARIO_TEXT["plaintext"] in md)
+    check("the ratio columns say the metric and which way is better",
+          "req/s ÷ nginx's (higher is better)" in md and "server CPU/req ÷ nginx's (lower is better)" in md, md[:600])
+
+
 def load(doc):
     directory = tempfile.mkdtemp(dir=scratch)
     with open(os.path.join(directory, "results.json"), "w") as f:
@@ -253,6 +326,7 @@ def main():
           report.thread_fork_line(load(made_up_run(with_fork=False))) is None)
 
     goal_checks()
+    reader_checks()
     return checks.summary()
 
 

@@ -37,6 +37,8 @@ sub_checks() {
 }
 
 bench() { timeout 120 python3 harness/bench.py "$@"; }
+# Each run's report is checked in a browser once, in step 4b, not after every run here.
+export C10K_BROWSER_CHECK=0
 
 # The cgroup hierarchies bench.py may use here (v1 with cpuacct, v2), and the c10k cgroups in them
 # whose driver is not running, or is the driver given: a cgroup of a run that has ended is one
@@ -436,6 +438,14 @@ if [[ -f $work/tiny/results.json ]]; then
     else
         fail "make_plots_redraws" "make plots did not recreate the plots and report"
     fi
+fi
+
+# 4b. The report as people read it: headless Chromium at 1400 and 390 px, nothing off the page,
+# no broken or illegible plot, and the check itself catches a spoiled page.
+if [[ -f $work/tiny/report.html ]]; then
+    sub_checks "report in a browser" timeout 240 python3 harness/browser_check.py "$work/tiny"
+else
+    fail "report in a browser" "no report.html from the tiny run"
 fi
 
 # 5. Ctrl-C: the run stops, nothing is left running, partial results are kept, no cgroup is left.
