@@ -68,8 +68,8 @@ COMMON_OBJS := $(COMMON_SRCS:%.c=$(OBJ)/%.o)
 SERVER_BINS := $(SERVERS:%=$(BINDIR)/%)
 
 .PHONY: all servers deps test fuzz clean print-servers print-threaded-servers print-serial-servers print-bounded-servers print-conformance print-conformance-plain-only print-cflags \
-        bench bench-quick bench-switch bench-ring plots perfcheck perfcheck-power
-all: servers $(BINDIR)/coro-switch $(BINDIR)/ring-bench
+        bench bench-quick bench-switch bench-ring figures grade plots perfcheck perfcheck-power
+all: servers $(BINDIR)/coro-switch $(BINDIR)/ring-bench $(BINDIR)/conn-cost
 
 servers: $(SERVER_BINS)
 
@@ -129,6 +129,12 @@ $(BINDIR)/ring-bench: $(OBJ)/harness/ring_bench.o $(CSP_OBJS) $(COMMON_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ -lboost_context
 bench-ring: $(BINDIR)/ring-bench
 	$(BINDIR)/ring-bench $(if $(PRODUCER_CPU),--producer-cpu $(PRODUCER_CPU)) $(if $(CONSUMER_CPU),--consumer-cpu $(CONSUMER_CPU))
+
+# What a new connection's own flow of control costs: fork, pthread_create, a pool hand-off, and fork
+# against the parent's resident memory (make figures, figure 2).
+$(BINDIR)/conn-cost: $(OBJ)/harness/conn_cost.o
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^
 
 print-servers:
 	@echo $(SERVERS)
@@ -203,6 +209,18 @@ perfcheck: deps
 # 20 whole runs per level (about 25 minutes; POWER_ARGS="--runs 5" for a quick look).
 perfcheck-power: deps
 	@python3 harness/perfcheck-power $(POWER_ARGS)
+
+# The teaching figures (docs/figures.md): measured here, written to docs/figures/ (FIGURES=1,4 or
+# FIGURES="c10k mix" picks some).
+figures: deps all
+	@python3 harness/figures.py $(if $(FIGURES),--figures "$(FIGURES)")
+
+# An exercise's autograder (docs/teaching/): make grade EX=1 [SOURCE=my-echo.c]; exit 0 on full marks.
+grade:
+	@test -n "$(EX)" || { echo "usage: make grade EX=N [SOURCE=FILE.c] (exercises: $(notdir $(wildcard docs/teaching/exercises/*)))" >&2; exit 2; }
+	@grader=$$(ls docs/teaching/exercises/$(EX)-*/grade.py 2>/dev/null | head -1); \
+	test -n "$$grader" || { echo "make grade: no exercise $(EX) (exercises: $(notdir $(wildcard docs/teaching/exercises/*)))" >&2; exit 2; }; \
+	python3 "$$grader" $(SOURCE)
 
 # Redraws the plots and the report of a finished run from its results.json, measuring nothing.
 RUN ?= results/latest
