@@ -427,7 +427,14 @@ for args in "--bogus" "--servers nosuchserver" "--scenarios nosuchscenario" "--r
         fail "bad_argument (${args//$work/WORK})" "exit status $status"
     fi
 done
-if timeout 20 ./run_all.sh --list | grep -q '^scenario:  plaintext'; then pass "list"; else fail "list" "no scenario list"; fi
+# Into a file first: grep -q leaving the pipe early would make the lister die of a broken pipe.
+timeout 20 ./run_all.sh --list >"$work/list.out" 2>&1
+status=$?
+if ((status == 0)) && grep -q '^scenario:  plaintext' "$work/list.out"; then
+    pass "list"
+else
+    fail "list" "exit status $status: $(tail -2 "$work/list.out" | tr '\n' ' ')"
+fi
 
 # 4. The plots can be redrawn from results.json alone.
 if [[ -f $work/tiny/results.json ]]; then
