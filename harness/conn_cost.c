@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli_number.h"
+
 #define ROUNDS 5
 #define MAX_SIZES 16
 
@@ -146,10 +148,8 @@ static void usage(void)
 
 static long number(const char *text, long low, long high)
 {
-    char *end;
-    errno = 0;
-    long value = strtol(text, &end, 10);
-    if (errno != 0 || end == text || (*end != '\0' && *end != ',') || value < low || value > high)
+    long value;
+    if (!cli_number(text, low, high, ',', &value))
         usage();
     return value;
 }

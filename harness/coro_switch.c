@@ -20,6 +20,7 @@
 #include <time.h>
 #include <ucontext.h>
 
+#include "cli_number.h"
 #include "fcontext.h"
 
 #define STACK_BYTES (64 * 1024)
@@ -147,10 +148,8 @@ static void usage(void)
 
 static long number(const char *text, long low, long high)
 {
-    char *end;
-    errno = 0;
-    long value = strtol(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || value < low || value > high)
+    long value;
+    if (!cli_number(text, low, high, '\0', &value))
         usage();
     return value;
 }

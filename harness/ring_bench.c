@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli_number.h"
 #include "chan.h"
 #include "ring.h"
 
@@ -252,10 +253,8 @@ static void usage(void)
 
 static long number(const char *text, long low, long high)
 {
-    char *end;
-    errno = 0;
-    long value = strtol(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || value < low || value > high)
+    long value;
+    if (!cli_number(text, low, high, '\0', &value))
         usage();
     return value;
 }
