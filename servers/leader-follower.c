@@ -247,8 +247,7 @@ int main(int argc, char **argv)
     thread_group_start(&group);
     net_announce(listen_fd);
 
-    while (!server_stopping)
-        nanosleep(&(struct timespec){.tv_nsec = NET_TICK_MS * 1000000L}, NULL);
+    signals_wait_stop();
 
     thread_group_join(&group);
     conn_table_close_all(&clients, close_remaining);

@@ -9,7 +9,6 @@
  * Limits: N threads serve N connections at once; the rest wait in the kernel's accept queue, so
  * N keep-alive clients that stay connected starve everyone else. See docs/prethread.md. */
 #include <pthread.h>
-#include <time.h>
 
 #include "common/net.h"
 #include "common/options.h"
@@ -57,8 +56,7 @@ int main(int argc, char **argv)
     thread_group_start(&workers);
     net_announce(listen_fd);
 
-    while (!server_stopping)
-        nanosleep(&(struct timespec){.tv_nsec = NET_TICK_MS * 1000000L}, NULL);
+    signals_wait_stop();
 
     thread_group_join(&workers);
     close(listen_fd);

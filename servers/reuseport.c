@@ -21,7 +21,6 @@
  * reuseport the hash decides, blind to load, and a loop that stops (or blocks in /sleep) still has
  * connections hashed to its socket queued behind it. See docs/reuseport.md. */
 #include <stdlib.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/epoll_loop.h"
@@ -105,8 +104,7 @@ int main(int argc, char **argv)
     thread_group_start(&group);
     net_announce(reactors[0].listen_fd);
 
-    while (!server_stopping)
-        nanosleep(&(struct timespec){.tv_nsec = NET_TICK_MS * 1000000L}, NULL);
+    signals_wait_stop();
 
     thread_group_join(&group);
     for (int i = 0; i < count; i++) {

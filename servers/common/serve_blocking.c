@@ -4,8 +4,8 @@
  * deadlines nor notice SIGTERM. So every read has a timeout (SO_RCVTIMEO) that ends at the
  * connection's next deadline, and every send a short one (SO_SNDTIMEO, NET_TICK_MS): a timeout
  * looks exactly like EAGAIN on a nonblocking socket, which conn.c already handles, and the loop
- * then enforces the deadline. The stop flag is noticed because the stop signal interrupts the
- * call (EINTR). */
+ * then enforces the deadline. The stop flag is noticed because a signal interrupts the call
+ * (EINTR): SIGTERM itself in a child process, SIGNAL_WAKE in a thread (signals.h). */
 #include "serve_blocking.h"
 
 #include <stdbool.h>

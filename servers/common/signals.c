@@ -1,9 +1,12 @@
 /* signals.c - see signals.h. */
 #include "signals.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "log.h"
+#include "net.h"
 
 atomic_int server_stopping;
 
@@ -11,6 +14,12 @@ static void on_stop_signal(int signal_number)
 {
     (void)signal_number;
     server_stopping = 1;
+}
+
+/* Only there to be caught: a blocked call in the thread it is sent to returns EINTR. */
+static void on_wake_signal(int signal_number)
+{
+    (void)signal_number;
 }
 
 void signals_install(void)
@@ -25,4 +34,47 @@ void signals_install(void)
     action.sa_handler = on_stop_signal;
     if (sigaction(SIGTERM, &action, NULL) != 0 || sigaction(SIGINT, &action, NULL) != 0)
         die("sigaction(SIGTERM/SIGINT): %m");
+    action.sa_handler = on_wake_signal;
+    if (sigaction(SIGNAL_WAKE, &action, NULL) != 0)
+        die("sigaction(SIGUSR1): %m");
+}
+
+static sigset_t stop_signals(void)
+{
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    return stop;
+}
+
+void signals_block_stop(sigset_t *saved)
+{
+    sigset_t stop = stop_signals();
+    int error = pthread_sigmask(SIG_BLOCK, &stop, saved);
+    if (error != 0)
+        die("pthread_sigmask: %s", strerror(error));
+}
+
+void signals_wait_stop(void)
+{
+    sigset_t saved;
+    signals_block_stop(&saved);
+    sigset_t stop = stop_signals();
+    /* The flag may already be set by a signal handled before the block; and the wait is bounded
+     * like every other, although only a signal ends it. */
+    while (!server_stopping) {
+        int taken = sigtimedwait(&stop, NULL, &(struct timespec){.tv_nsec = NET_TICK_MS * 1000000L});
+        if (taken == SIGTERM || taken == SIGINT)
+            server_stopping = 1;
+        else if (taken < 0 && errno != EAGAIN && errno != EINTR)
+            die("sigtimedwait: %m");
+    }
+}
+
+void signals_restore(const sigset_t *saved)
+{
+    int error = pthread_sigmask(SIG_SETMASK, saved, NULL);
+    if (error != 0)
+        die("pthread_sigmask: %s", strerror(error));
 }

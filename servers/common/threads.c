@@ -11,11 +11,22 @@
 
 #include "log.h"
 #include "serve_blocking.h"
+#include "signals.h"
 #include "stats.h"
 
 #define RESIGNAL_S 0.05 /* how often a stop signals the threads that have not ended yet */
 
 static struct timespec threads_realtime_deadline(double seconds);
+
+/* pthread_create with the stop signals blocked in the new thread (signals.h says why). */
+static int start_thread(pthread_t *thread, const pthread_attr_t *attributes, void *(*run)(void *), void *arg)
+{
+    sigset_t saved;
+    signals_block_stop(&saved);
+    int error = pthread_create(thread, attributes, run, arg);
+    signals_restore(&saved);
+    return error;
+}
 
 struct group_start {
     struct thread_group *group;
@@ -41,7 +52,7 @@ void thread_group_start(struct thread_group *group)
         if (start == NULL)
             die("out of memory for %d threads", group->count);
         *start = (struct group_start){.group = group, .index = index};
-        int error = pthread_create(&group->threads[index], NULL, group_thread, start);
+        int error = start_thread(&group->threads[index], NULL, group_thread, start);
         if (error != 0)
             die("cannot start thread %d of %d: %s", index + 1, group->count, strerror(error));
     }
@@ -49,13 +60,13 @@ void thread_group_start(struct thread_group *group)
 
 void thread_group_join(struct thread_group *group)
 {
-    /* The stop signal went to one thread; the others may sit in accept until the next tick. Every
-     * one is interrupted now, so a stop does not wait a tick (with 128 threads under a sanitizer
+    /* The stop signal went to the main thread; the others may sit in accept until the next tick.
+     * Every one is interrupted now, so a stop does not wait a tick (with 128 threads under a sanitizer
      * on a loaded machine, ticks and exits together came close to the one-second bound). */
     for (int index = 0; index < group->count; index++)
-        pthread_kill(group->threads[index], SIGTERM);
+        pthread_kill(group->threads[index], SIGNAL_WAKE);
     for (int index = 0; index < group->count; index++) {
-        /* A thread may be blocked until its connection's next deadline: the stop signal is
+        /* A thread may be blocked until its connection's next deadline: the wake signal is
          * repeated until it has ended (see serve_blocking.h). */
         for (;;) {
             struct timespec wait = threads_realtime_deadline(RESIGNAL_S);
@@ -66,7 +77,7 @@ void thread_group_join(struct thread_group *group)
                 log_error("pthread_join: %s", strerror(error));
                 break;
             }
-            pthread_kill(group->threads[index], SIGTERM);
+            pthread_kill(group->threads[index], SIGNAL_WAKE);
         }
     }
     free(group->threads);
@@ -154,7 +165,7 @@ int threads_serve_detached(int fd, size_t stack_bytes)
         detached_running++;
         pthread_mutex_unlock(&detached_lock);
         pthread_t thread;
-        error = pthread_create(&thread, &attributes, detached_thread, (void *)(intptr_t)fd);
+        error = start_thread(&thread, &attributes, detached_thread, (void *)(intptr_t)fd);
         if (error != 0) {
             pthread_mutex_lock(&detached_lock);
             detached_running--;
@@ -194,7 +205,7 @@ int threads_wait_detached(double grace)
     while (detached_running > 0) {
         /* Signalled under the lock: a registered thread has not ended yet, so its id is valid. */
         for (size_t i = 0; i < registered_count; i++)
-            pthread_kill(registered[i], SIGTERM);
+            pthread_kill(registered[i], SIGNAL_WAKE);
         struct timespec next = threads_deadline(RESIGNAL_S);
         bool last_round = next.tv_sec > deadline.tv_sec ||
                           (next.tv_sec == deadline.tv_sec && next.tv_nsec >= deadline.tv_nsec);

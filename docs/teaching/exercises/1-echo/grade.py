@@ -65,10 +65,12 @@ class Server:
         return f"it exited with status {status}"
 
     def stop(self):
+        # Its children first: once the server is reaped they belong to init and cannot be found.
+        left = children(self.proc.pid)
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait(timeout=5)
-        for pid in children(self.proc.pid):
+        for pid in left:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
