@@ -217,7 +217,7 @@ figures: deps all
 
 # An exercise's autograder (docs/teaching/): make grade EX=1 [SOURCE=my-echo.c]; exit 0 on full marks.
 grade:
-	@test -n "$(EX)" || { echo "usage: make grade EX=N [SOURCE=FILE.c] (exercises: $(notdir $(wildcard docs/teaching/exercises/*)))" >&2; exit 2; }
+	@test -n "$(EX)" || { echo "usage: make grade EX=N [SOURCE=FILE] (exercises: $(notdir $(wildcard docs/teaching/exercises/*)))" >&2; exit 2; }
 	@grader=$$(ls docs/teaching/exercises/$(EX)-*/grade.py 2>/dev/null | head -1); \
 	test -n "$$grader" || { echo "make grade: no exercise $(EX) (exercises: $(notdir $(wildcard docs/teaching/exercises/*)))" >&2; exit 2; }; \
 	python3 "$$grader" $(SOURCE)
