@@ -39,7 +39,7 @@ void signals_install(void)
         die("sigaction(SIGUSR1): %m");
 }
 
-static sigset_t stop_signals(void)
+sigset_t signals_stop_set(void)
 {
     sigset_t stop;
     sigemptyset(&stop);
@@ -48,19 +48,12 @@ static sigset_t stop_signals(void)
     return stop;
 }
 
-void signals_block_stop(sigset_t *saved)
-{
-    sigset_t stop = stop_signals();
-    int error = pthread_sigmask(SIG_BLOCK, &stop, saved);
-    if (error != 0)
-        die("pthread_sigmask: %s", strerror(error));
-}
-
 void signals_wait_stop(void)
 {
-    sigset_t saved;
-    signals_block_stop(&saved);
-    sigset_t stop = stop_signals();
+    sigset_t stop = signals_stop_set();
+    int error = pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    if (error != 0)
+        die("pthread_sigmask: %s", strerror(error));
     /* The flag may already be set by a signal handled before the block; and the wait is bounded
      * like every other, although only a signal ends it. */
     while (!server_stopping) {
@@ -70,11 +63,4 @@ void signals_wait_stop(void)
         else if (taken < 0 && errno != EAGAIN && errno != EINTR)
             die("sigtimedwait: %m");
     }
-}
-
-void signals_restore(const sigset_t *saved)
-{
-    int error = pthread_sigmask(SIG_SETMASK, saved, NULL);
-    if (error != 0)
-        die("pthread_sigmask: %s", strerror(error));
 }

@@ -20,11 +20,10 @@ void signals_install(void);
  * EINTR; its handler does nothing else. Not SIGTERM itself: the threads block that (below). */
 #define SIGNAL_WAKE SIGUSR1
 
-/* Blocks SIGTERM and SIGINT in the calling thread and saves its old mask in *saved; a thread
- * started before signals_restore inherits the blocked mask. So the stop signal always reaches the
- * main thread, which tells the others, and signals_wait_stop can take it synchronously. */
-void signals_block_stop(sigset_t *saved);
-void signals_restore(const sigset_t *saved);
+/* SIGTERM and SIGINT. Every thread but the main one starts with them blocked (threads.c), so the
+ * stop signal always reaches the main thread, which tells the others, and signals_wait_stop can
+ * take it synchronously. */
+sigset_t signals_stop_set(void);
 
 /* For a main thread with nothing to do until the stop: blocks SIGTERM and SIGINT in it and takes
  * them synchronously (sigtimedwait), then sets server_stopping. Its threads must block them too

@@ -18,14 +18,13 @@
 
 static struct timespec threads_realtime_deadline(double seconds);
 
-/* pthread_create with the stop signals blocked in the new thread (signals.h says why). */
-static int start_thread(pthread_t *thread, const pthread_attr_t *attributes, void *(*run)(void *), void *arg)
+/* Makes the threads started with these attributes begin with the stop signals blocked (signals.h
+ * says why). In the attributes, not around pthread_create: blocking and restoring the creator's
+ * mask cost thread-per-conn two system calls per connection, 2 % of its churn CPU. */
+static int block_stop_signals(pthread_attr_t *attributes)
 {
-    sigset_t saved;
-    signals_block_stop(&saved);
-    int error = pthread_create(thread, attributes, run, arg);
-    signals_restore(&saved);
-    return error;
+    sigset_t stop = signals_stop_set();
+    return pthread_attr_setsigmask_np(attributes, &stop);
 }
 
 struct group_start {
@@ -47,15 +46,22 @@ void thread_group_start(struct thread_group *group)
     group->threads = calloc((size_t)group->count, sizeof *group->threads);
     if (group->threads == NULL)
         die("out of memory for %d threads", group->count);
+    pthread_attr_t attributes;
+    int error = pthread_attr_init(&attributes);
+    if (error == 0)
+        error = block_stop_signals(&attributes);
+    if (error != 0)
+        die("cannot set up the threads' attributes: %s", strerror(error));
     for (int index = 0; index < group->count; index++) {
         struct group_start *start = malloc(sizeof *start);
         if (start == NULL)
             die("out of memory for %d threads", group->count);
         *start = (struct group_start){.group = group, .index = index};
-        int error = start_thread(&group->threads[index], NULL, group_thread, start);
+        error = pthread_create(&group->threads[index], &attributes, group_thread, start);
         if (error != 0)
             die("cannot start thread %d of %d: %s", index + 1, group->count, strerror(error));
     }
+    pthread_attr_destroy(&attributes);
 }
 
 void thread_group_join(struct thread_group *group)
@@ -159,13 +165,15 @@ int threads_serve_detached(int fd, size_t stack_bytes)
         error = pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
     if (error == 0)
         error = pthread_attr_setstacksize(&attributes, stack_bytes);
+    if (error == 0)
+        error = block_stop_signals(&attributes);
     if (error == 0) {
         /* Counted before it starts, so a thread that ends at once cannot take the count below 0. */
         pthread_mutex_lock(&detached_lock);
         detached_running++;
         pthread_mutex_unlock(&detached_lock);
         pthread_t thread;
-        error = start_thread(&thread, &attributes, detached_thread, (void *)(intptr_t)fd);
+        error = pthread_create(&thread, &attributes, detached_thread, (void *)(intptr_t)fd);
         if (error != 0) {
             pthread_mutex_lock(&detached_lock);
             detached_running--;
