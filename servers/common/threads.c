@@ -20,7 +20,7 @@ static struct timespec threads_realtime_deadline(double seconds);
 
 /* Makes the threads started with these attributes begin with the stop signals blocked (signals.h
  * says why). In the attributes, not around pthread_create: blocking and restoring the creator's
- * mask cost thread-per-conn two system calls per connection, 2 % of its churn CPU. */
+ * mask there would add two system calls to every thread thread-per-conn starts. */
 static int block_stop_signals(pthread_attr_t *attributes)
 {
     sigset_t stop = signals_stop_set();
@@ -67,8 +67,9 @@ void thread_group_start(struct thread_group *group)
 void thread_group_join(struct thread_group *group)
 {
     /* The stop signal went to the main thread; the others may sit in accept until the next tick.
-     * Every one is interrupted now, so a stop does not wait a tick (with 128 threads under a sanitizer
-     * on a loaded machine, ticks and exits together came close to the one-second bound). */
+     * Every one is interrupted now, so a stop does not wait a tick (with 128 threads under a
+     * sanitizer on a loaded machine, ticks and exits together came close to the one-second
+     * bound). */
     for (int index = 0; index < group->count; index++)
         pthread_kill(group->threads[index], SIGNAL_WAKE);
     for (int index = 0; index < group->count; index++) {
