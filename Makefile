@@ -68,7 +68,7 @@ COMMON_OBJS := $(COMMON_SRCS:%.c=$(OBJ)/%.o)
 SERVER_BINS := $(SERVERS:%=$(BINDIR)/%)
 
 .PHONY: all servers deps test fuzz clean print-servers print-threaded-servers print-serial-servers print-bounded-servers print-conformance print-conformance-plain-only print-cflags \
-        bench bench-quick bench-switch bench-ring figures grade plots perfcheck perfcheck-power
+        bench bench-quick bench-netns bench-switch bench-ring figures grade plots perfcheck perfcheck-power
 all: servers $(BINDIR)/coro-switch $(BINDIR)/ring-bench $(BINDIR)/conn-cost
 
 servers: $(SERVER_BINS)
@@ -199,6 +199,10 @@ test: deps
 
 bench bench-quick:
 	@./run_all.sh $(if $(filter bench-quick,$@),--quick)
+
+# One scenario with the load from three hosts (namespace hosts here; docs/distributed.md).
+bench-netns:
+	@./harness/bench-netns.sh $(BENCH_ARGS)
 
 # Base against candidate, side by side: did anything get slower? (docs/perfcheck.md)
 BASE ?= HEAD~1

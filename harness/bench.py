@@ -35,6 +35,12 @@ SCHEMA = "c10k-lab/results/1"
 SCENARIOS_FILE = os.path.join(ROOT, "harness", "scenarios.txt")
 SERVERS_FILE = os.path.join(ROOT, "harness", "servers.txt")
 LOADGEN = os.path.join(ROOT, "bin", "loadgen")
+# --load-hosts: bin/loadgen-mpi on several hosts, driven by this (docs/distributed.md).
+LOADGEN_CLUSTER = os.path.join(ROOT, "harness", "loadgen-cluster")
+# mpirun's start on every load host, on top of loadgen's own phases (0.5 s on namespace hosts).
+CLUSTER_LAUNCH_S = 15.0
+# As harness/loadgen-cluster's default: an ssh that gives up on a silent host after about 3 s.
+DEFAULT_RSH_AGENT = "ssh -o ServerAliveInterval=1 -o ServerAliveCountMax=3 -o ConnectTimeout=5 -o BatchMode=yes"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 START_TIMEOUT_S = 5.0
 STOP_TIMEOUT_S = 2.0
@@ -287,7 +293,7 @@ http {{
     keepalive_requests 100000000;
     keepalive_timeout 60s;
     server {{
-        listen 127.0.0.1:{port} backlog=1024;
+        listen {address}:{port} backlog=1024;
         location = / {{
             default_type text/plain;
             return 200 "Hello, World!";
@@ -503,8 +509,9 @@ class Server:
     """One server process (and its children), started fresh for a scenario."""
     cgroups_made = 0
 
-    def __init__(self, config, command, run_dir, tag, cpu_source, cgroup_parent):
+    def __init__(self, config, command, run_dir, tag, cpu_source, cgroup_parent, address="127.0.0.1"):
         self.config, self.name, self.command = config, config.name, command
+        self.address = address  # where the load reaches it (--server-host), and nginx listens
         self.stderr_path = os.path.join(run_dir, "logs", f"{tag}.stderr")
         self.process = None
         self.port = None
@@ -543,7 +550,8 @@ class Server:
             os.makedirs(conf_dir, exist_ok=True)
             with open(os.path.join(conf_dir, "nginx.conf"), "w") as f:
                 nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-                f.write(NGINX_CONF.format(dir=conf_dir, port=self.port, nofile=nofile, connections=nofile - 16))
+                f.write(NGINX_CONF.format(dir=conf_dir, port=self.port, nofile=nofile, connections=nofile - 16,
+                                          address=self.address))
         self._make_cgroup()
         with open(self.stderr_path, "w") as stderr:
             while True:
@@ -565,7 +573,7 @@ class Server:
                 if self.process.poll() is not None:
                     return f"exited with status {self.process.returncode} before listening"
                 try:
-                    socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                    socket.create_connection((self.address, self.port), timeout=0.5).close()
                     return None
                 except OSError:
                     time.sleep(0.05)
@@ -595,6 +603,19 @@ class Server:
                 return f"exited with status {self.process.returncode} before listening"
             return f"no 'listening on' line within {START_TIMEOUT_S:.0f} s (got {line[:80]!r})"
         self.port = int(match.group(2))
+        return self.check_local() if self.address != "127.0.0.1" else None
+
+    def check_local(self):
+        """Its CPU, memory and system calls are read from this machine's /proc, so the process
+        started (through --rsh-agent on a --server-host too) must be the server itself, here."""
+        try:
+            exe = os.path.realpath(f"/proc/{self.process.pid}/exe")
+        except OSError as e:
+            return f"cannot see the server's process: {e}"
+        wanted = os.path.realpath(shutil.which(self.config.path) or self.config.path)
+        if exe != wanted:
+            return (f"the process started is {exe}, not the server {wanted}: the server must run on this "
+                    "machine (a namespace host through --server-agent, or here) so that its CPU can be measured")
         return None
 
     def alive(self):
@@ -1065,6 +1086,7 @@ class Bench:
                 "server_cpu_count": len(cpu_list(args.server_cpus)),
                 "loadgen_threads": args.loadgen_threads, "timeout_s": args.timeout,
                 "sources": args.sources, "quick": args.quick,
+                "load_hosts": args.load_hosts or None, "server_host": args.server_host,
                 # What reproduces the run: this command, at the commit of the environment.
                 "command": shlex.join(["./run_all.sh"] + args.argv),
                 "server_cpu_source": cpu_text,
@@ -1107,9 +1129,15 @@ class Bench:
         command = ["taskset", "-c", self.args.server_cpus, config.path] + apply_server_set(config.args, server_set)
         if name == "nginx":
             conf_dir = os.path.join(self.run_dir, "nginx")
-            return command + ["-c", os.path.join(conf_dir, "nginx.conf"), "-p", conf_dir,
-                              "-e", os.path.join(conf_dir, "nginx-error.log")]
-        return command + ["--port", "0"]
+            command += ["-c", os.path.join(conf_dir, "nginx.conf"), "-p", conf_dir,
+                        "-e", os.path.join(conf_dir, "nginx-error.log")]
+        else:
+            command += ["--port", "0"] + (["--host", self.args.server_host] if self.args.server_host else [])
+        if self.args.server_agent:
+            # The agent runs a command line on the host as ssh does; exec keeps the process the
+            # server's own, so that it is measured and stopped as one started here.
+            command = shlex.split(self.args.rsh_agent) + [self.args.server_host, "exec " + shlex.join(command)]
+        return command
 
     def record(self, server, point, status, **fields):
         record = {"server": server, "family": self.catalogue[server].family, "scenario": point.scenario,
@@ -1168,7 +1196,7 @@ class Bench:
             if server_set:
                 self.group_args[name] = args
             server = Server(self.catalogue[name], self.server_command(name, server_set), self.run_dir,
-                            f"{name}-{tag}", self.cpu_source, self.cgroup_parent)
+                            f"{name}-{tag}", self.cpu_source, self.cgroup_parent, self.args.server_host or "127.0.0.1")
             self.current_servers.append(server)
             problem = server.start()
             if problem:
@@ -1375,6 +1403,13 @@ class Bench:
                 "counter_running_s": measured["syscall_counter_running_s"], "server_cpu_s": measured["server_cpu_s"],
                 "syscalls_per_request": measured["syscalls_per_request"], "problem": measured["syscalls_problem"]}
 
+    def cluster_command(self, raw_path, phase_fd):
+        """harness/loadgen-cluster: one bin/loadgen-mpi rank per load host, each on --client-cpus."""
+        command = [LOADGEN_CLUSTER, "--hosts", ",".join(self.args.load_hosts), "--rsh-agent", self.args.rsh_agent,
+                   "--cpus", self.args.client_cpus, "--json", raw_path, "--phase-fd", str(phase_fd),
+                   "--work-dir", raw_path[:-5] + ".ranks"]
+        return command + (["--subnet", self.args.subnet] if self.args.subnet else [])
+
     def measure(self, server, point, args, raw_path, count_syscalls=False, duration=None, warmup=None):
         """One loadgen run. The server is sampled when loadgen writes "measure" (its window has
         begun: warm-up over, idle connections set up) and "end", so the warm-up and the set-up of
@@ -1384,12 +1419,15 @@ class Bench:
         if duration is None:
             duration = max(self.args.duration, point.duration or 0)
         warmup = self.args.warmup if warmup is None else warmup
-        url = f"http://127.0.0.1:{server.port}{point.route}"
+        url = f"http://{server.address}:{server.port}{point.route}"
         phase_read, phase_write = os.pipe()
-        command = ["taskset", "-c", self.args.client_cpus, self.args.loadgens.get(server.name, LOADGEN),
-                   "-t", str(self.args.loadgen_threads), "-d", str(duration),
-                   "--warmup", str(warmup), "--timeout", str(self.args.timeout),
-                   "--json", raw_path, "--quiet", "--phase-fd", str(phase_write)] + args + [url]
+        options = ["-t", str(self.args.loadgen_threads), "-d", str(duration), "--warmup", str(warmup),
+                   "--timeout", str(self.args.timeout), "--quiet"]
+        if self.args.load_hosts:
+            command = self.cluster_command(raw_path, phase_write) + ["--"] + options + without_sources(args) + [url]
+        else:
+            command = ["taskset", "-c", self.args.client_cpus, self.args.loadgens.get(server.name, LOADGEN)] + options + [
+                "--json", raw_path, "--phase-fd", str(phase_write)] + args + [url]
         peak_problem = server.reset_peak_rss()
         perf = None
         perf_path = raw_path[:-5] + ".perf"
@@ -1496,7 +1534,8 @@ class Bench:
         memory halfway between. Returns (samples, problem)."""
         # loadgen bounds the set-up of its idle connections by --timeout.
         idle_bound = self.args.timeout if "--idle" in args else 0
-        line = phases.next(started + warmup + idle_bound + PHASE_SLACK_S)
+        launch = CLUSTER_LAUNCH_S if self.args.load_hosts else 0
+        line = phases.next(started + warmup + idle_bound + PHASE_SLACK_S + launch)
         if line != "measure":
             return None, self.phase_problem("measure", line)
         cpu0, t0 = server.cpu_sample()
@@ -1681,6 +1720,37 @@ def command_output(command):
         return None
 
 
+def without_sources(args):
+    """Loadgen's options without --source: its loopback source addresses do not exist on the load
+    hosts, whose ranks each have their own ephemeral ports anyway."""
+    kept, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "--source":
+            skip = True
+        elif not arg.startswith("--source="):
+            kept.append(arg)
+    return kept
+
+
+def host_environment(agent, host):
+    """What one host says of itself, through the agent that reaches it."""
+    script = ("echo kernel=$(uname -srm); echo nproc=$(nproc --all); "
+              "echo cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2); "
+              "echo memory_total_kib=$(grep MemTotal /proc/meminfo | tr -s ' ' | cut -d' ' -f2); "
+              "echo cpu_governor=$(cat /sys/devices/system/cpu/cpu0/cpufreq/scaling_governor 2>/dev/null)")
+    try:
+        done = subprocess.run(shlex.split(agent) + [host, script], stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, timeout=15)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return {"host": host, "problem": str(e)}
+    if done.returncode != 0:
+        return {"host": host, "problem": f"status {done.returncode}: {done.stderr.strip()[-200:]}"}
+    said = dict(line.partition("=")[::2] for line in done.stdout.splitlines() if "=" in line)
+    return {"host": host, **{key: value.strip() or None for key, value in said.items()}}
+
+
 def environment(args):
     # The model name alone can be short ("AMD EPYC" in a VM): the vendor, family, model, stepping
     # and cache size of the first CPU say which part it is.
@@ -1715,6 +1785,10 @@ def environment(args):
         "nginx_version": nginx_version,
         "python": sys.version.split()[0],
         "nofile_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+        # --load-hosts: where the load came from and where the server ran, each host in its own words.
+        "load_hosts": [host_environment(args.rsh_agent, h) for h in args.load_hosts] if args.load_hosts else None,
+        "server_host": (host_environment(args.rsh_agent, args.server_host) if args.server_agent
+                        else args.server_host),
     }
 
 
@@ -1779,6 +1853,18 @@ def parse_args(argv):
                              "perfcheck measures two load generators against one server this way")
     parser.add_argument("--no-plots", action="store_true", help="write results.json only")
     parser.add_argument("--list", action="store_true", help="print the servers and scenarios, then exit")
+    hosts = parser.add_argument_group("several load hosts (docs/distributed.md)")
+    hosts.add_argument("--load-hosts", metavar="H1,H2,...",
+                       help="run the load on these hosts, one bin/loadgen-mpi rank each, through mpirun")
+    hosts.add_argument("--hostfile", help="the load hosts, one per line (instead of --load-hosts)")
+    hosts.add_argument("--server-host", metavar="ADDRESS",
+                       help="the server listens on this address, which the load hosts reach it by")
+    hosts.add_argument("--server-agent", action="store_true",
+                       help="start the server on --server-host through --rsh-agent (a namespace host of this "
+                            "machine); without it the server runs here")
+    hosts.add_argument("--rsh-agent", default=None,
+                       help="how to reach a host: CMD HOST COMMAND (default: ssh with keepalives)")
+    hosts.add_argument("--subnet", help="the network the hosts share (CIDR), for mpirun's traffic")
     args = parser.parse_args(argv)
     args.argv = list(argv)
     if args.reps is None:
@@ -1825,7 +1911,32 @@ def parse_args(argv):
         parser.error("--reps, --duration, --timeout and --loadgen-threads must be positive, --warmup not negative")
     if not re.fullmatch(r"[0-9,\-]+", args.server_cpus) or not re.fullmatch(r"[0-9,\-]+", args.client_cpus):
         parser.error("--server-cpus and --client-cpus take CPU lists like 0 or 0-3 or 0,2")
+    check_hosts(parser, args)
     return args
+
+
+def check_hosts(parser, args):
+    """--load-hosts and its companions: all or nothing."""
+    if args.load_hosts and args.hostfile:
+        parser.error("--load-hosts and --hostfile exclude each other")
+    if args.hostfile:
+        try:
+            with open(args.hostfile) as f:
+                args.load_hosts = ",".join(line.split("#", 1)[0].split()[0] for line in f
+                                           if line.split("#", 1)[0].split())
+        except OSError as e:
+            parser.error(f"--hostfile: {e}")
+    args.load_hosts = [h for h in (args.load_hosts or "").split(",") if h]
+    if args.rsh_agent is None:
+        args.rsh_agent = DEFAULT_RSH_AGENT
+    if args.load_hosts and not args.server_host:
+        parser.error("--load-hosts needs --server-host: the address the load hosts reach the server by")
+    if (args.server_host or args.server_agent) and not args.load_hosts:
+        parser.error("--server-host and --server-agent go with --load-hosts (or --hostfile)")
+    if args.server_agent and not args.server_host:
+        parser.error("--server-agent needs --server-host")
+    if args.load_hosts and not os.path.exists(os.path.join(ROOT, "bin", "loadgen-mpi")):
+        parser.error("--load-hosts needs bin/loadgen-mpi (OpenMPI: make deps, then make)")
 
 
 def cpu_list(text):

@@ -15,6 +15,8 @@ packages=(
     linux-perf                      # system calls per request in the benchmark and perfcheck
     valgrind                        # perfcheck: user-space instructions per request (callgrind)
     git                             # perfcheck: the base in a git worktree
+    openmpi-bin libopenmpi-dev      # bin/loadgen-mpi: the load from several hosts (docs/distributed.md)
+    iproute2                        # namespace hosts for its tests (harness/netns-hosts)
 )
 
 missing=()

@@ -1,6 +1,7 @@
-/* loadgen.c - bin/loadgen: c10k-lab's HTTP/1.1 load generator.
+/* loadgen.c - one run of c10k-lab's HTTP/1.1 load generator (bin/loadgen's main is in
+ * loadgen_main.c; bin/loadgen-mpi runs the same in one process per host, loadgen_mpi.c).
  *
- * main() parses the options, raises the descriptor limit, starts one worker thread per -t (each
+ * loadgen_run() parses the options, raises the descriptor limit, starts one worker thread per -t (each
  * runs its own epoll loop over its share of the connections, see loadgen_engine.c), prints a
  * progress line per second, and after joining the threads adds their counters and histograms up
  * for the report. The threads share nothing while running but the start and end times and a stop
@@ -26,6 +27,11 @@ const char *const error_class_names[ERROR_CLASSES] = {
 };
 
 static volatile sig_atomic_t interrupted;
+
+bool loadgen_interrupted(void)
+{
+    return interrupted;
+}
 
 static void on_signal(int signal_number)
 {
@@ -247,10 +253,12 @@ static void sleep_until(int64_t deadline_ns)
     clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, NULL);
 }
 
-int main(int argc, char **argv)
+int loadgen_run(int argc, char **argv, struct cluster *cluster)
 {
     struct config config;
     options_parse(argc, argv, &config);
+    if (cluster != NULL)
+        cluster->share(cluster, &config);
     install_signals();
 
     struct result result = {.config = &config};
@@ -303,6 +311,9 @@ int main(int argc, char **argv)
 
     /* Idle connections are set up before the clock starts, so they do not eat into the run. */
     pthread_barrier_wait(&control.ready);
+    /* Every process's warm-up starts together (bin/loadgen-mpi); one that cannot start stops. */
+    if (cluster != NULL && !interrupted && !cluster->start(cluster))
+        interrupted = 1;
     control.start_ns = now_ns();
     control.measure_ns = control.start_ns + (int64_t)llround(config.warmup_s * 1e9);
     control.end_ns = control.measure_ns + (int64_t)llround(config.duration_s * 1e9);
@@ -324,10 +335,14 @@ int main(int argc, char **argv)
         if (!measure_announced && now >= control.measure_ns) {
             phase_announce(&phase, "measure\n");
             measure_announced = true;
+            if (cluster != NULL && config.warmup_s > 0)
+                cluster->window(cluster);
         }
         if (interrupted || now >= control.end_ns)
             break;
         if (now >= next_tick) {
+            if (cluster != NULL)
+                cluster->tick(cluster);
             if (progress)
                 print_progress(workers, config.threads, now - control.start_ns, &last_done, &last_errors,
                                (double)(now - tick) / 1e9);
@@ -358,10 +373,19 @@ int main(int argc, char **argv)
         result.process_user_s = (double)usage.ru_utime.tv_sec + (double)usage.ru_utime.tv_usec / 1e6;
         result.process_sys_s = (double)usage.ru_stime.tv_sec + (double)usage.ru_stime.tv_usec / 1e6;
     }
+    /* Several processes: one reports what all measured (or each only its own file, if they could
+     * not merge). */
+    bool reporter = true;
+    if (cluster != NULL) {
+        int merged = cluster->finish(cluster, workers, &result);
+        if (merged < 0)
+            status = 1;
+        reporter = merged == 0;
+    }
     bool json_to_stdout = config.json_path != NULL && strcmp(config.json_path, "-") == 0;
-    if (!config.quiet)
+    if (reporter && !config.quiet)
         report_text(json_to_stdout ? stderr : stdout, &result);
-    if (config.json_path != NULL && report_json(config.json_path, &result) != 0)
+    if (reporter && config.json_path != NULL && report_json(config.json_path, &result) != 0)
         status = 1;
     bool open_loop = config.rate > 0;
     if (!result_accounting_ok(&result.total.measured, open_loop) || !result_accounting_ok(&result.total.warmup, open_loop)) {

@@ -15,7 +15,7 @@
 #include "hdr.h"
 #include "loadgen_mix.h"
 
-#define LOADGEN_SCHEMA "c10k-lab/loadgen/1"
+#define LOADGEN_SCHEMA "c10k-lab/loadgen/2"
 #define MAX_EXPECT_STATUS 16
 /* Histograms hold microseconds up to an hour; 3 significant digits as the issue asks. */
 #define LATENCY_HIGHEST_US INT64_C(3600000000)
@@ -90,6 +90,15 @@ struct config {
     int phase_fd;                 /* --phase-fd: "measure" and "end" are written here; -1: none */
     bool quiet;
     bool progress;
+
+    /* bin/loadgen-mpi: this process is one of cluster_size, and drives its share of the connections
+     * and of the rate. Connection numbers are global (this process's k-th connection is
+     * cluster_rank + k * cluster_size), so that the open-loop schedules of all processes together
+     * are as evenly spaced as one process's. bin/loadgen: rank 0 of 1. */
+    int cluster_rank;
+    int cluster_size;
+    int cluster_connections;      /* -c over all processes */
+    double cluster_rate;          /* -R over all processes */
 
     /* Derived once, read by every thread. */
     char *request;                /* path 0's request `pipeline` times over, so a batch is one write */
@@ -279,8 +288,37 @@ struct fairness {
     double sum_squares;           /* for Jain's index, responses^2 / (connections * sum_squares) */
 };
 
+/* What bin/loadgen-mpi knows of one process (rank) of a run: gathered to rank 0 for the per-host
+ * section of the merged result. Sent as bytes: every rank runs the same build. */
+struct host_record {
+    char host[64];                /* the name it runs on (gethostname), or what the hostfile said */
+    int32_t rank;
+    int32_t interrupted;          /* stopped early: Ctrl-C, a signal from mpirun, a failed start */
+    uint64_t connections;         /* its share of -c and --idle */
+    uint64_t idle;
+    uint64_t completed;           /* measured requests completed */
+    uint64_t responses_in_window;
+    uint64_t errors;
+    int64_t init_realtime_ns;     /* CLOCK_REALTIME after MPI_Init */
+    int64_t start_realtime_ns;    /* after the barrier before the warm-up */
+    int64_t window_realtime_ns;   /* after the barrier at the measured window's start; -1: none */
+    double cpu_s;                 /* its threads' CPU in the window */
+};
+
+/* The "cluster" section of a document: one rank's own (merged = false) or rank 0's merged one. */
+struct cluster_report {
+    bool merged;
+    int size;
+    const struct host_record *self;
+    const struct host_record *hosts; /* merged: `size` records in rank order */
+    int connections_total;
+    int idle_total;
+    double rate_total;
+};
+
 struct result {
     const struct config *config;
+    const struct cluster_report *cluster; /* bin/loadgen-mpi only */
     struct run_stats total;       /* counters and histograms of all threads added together */
     struct fairness fairness;     /* over the connections of all threads */
     struct timeline_point *timeline;
@@ -295,6 +333,29 @@ struct result {
     uint64_t nofile_needed;
     char started_at[32];          /* UTC, ISO 8601 */
 };
+
+/* bin/loadgen-mpi (loadgen_mpi.c) runs loadgen_run() once per host; these are the points where its
+ * processes must agree. bin/loadgen passes no cluster. */
+struct cluster {
+    /* After the options: turns config into this process's share (cluster_* fields, -c, --idle, -R). */
+    void (*share)(struct cluster *cluster, struct config *config);
+    /* Every thread has set up its idle connections: waits for the other processes. false: they
+     * did not all come in time (the run is then stopped at once, as if interrupted). */
+    bool (*start)(struct cluster *cluster);
+    /* The measured window begins (called only with a warm-up). */
+    void (*window)(struct cluster *cluster);
+    /* Once a second while the run lasts. */
+    void (*tick)(struct cluster *cluster);
+    /* This process's own result is complete. Returns 0 when result now holds the merged result of
+     * every process and this process reports it, 1 when another process reports, -1 on failure
+     * (what failed is on stderr). */
+    int (*finish)(struct cluster *cluster, struct worker *workers, struct result *result);
+};
+
+/* loadgen.c: one whole run (what main does); returns the exit status. */
+int loadgen_run(int argc, char **argv, struct cluster *cluster);
+/* Whether Ctrl-C or SIGTERM came. */
+bool loadgen_interrupted(void);
 
 /* loadgen_report.c */
 void report_text(FILE *out, const struct result *result);

@@ -1,11 +1,16 @@
-# harness/loadgen.mk - bin/loadgen, its test servers, its tests and its benchmark; and bin/floor,
-# the benchmark's reference responder (harness/floor.c, docs/floor.md).
+# harness/loadgen.mk - bin/loadgen, bin/loadgen-mpi (where OpenMPI is installed), their test
+# servers, tests and benchmark; and bin/floor, the benchmark's reference responder (harness/floor.c,
+# docs/floor.md).
 # Included at the end of the Makefile, so it uses CC, CFLAGS, LDFLAGS, OBJ, BINDIR, BUILD, VERSION.
 
+# The engine, shared by bin/loadgen (loadgen_main.c) and bin/loadgen-mpi (loadgen_mpi.c).
 LOADGEN_SRCS := harness/loadgen.c harness/loadgen_options.c harness/loadgen_engine.c \
                 harness/loadgen_stats.c harness/loadgen_report.c harness/loadgen_version.c \
                 harness/hdr.c harness/http_response.c
 LOADGEN_OBJS := $(LOADGEN_SRCS:%.c=$(OBJ)/%.o)
+# OpenMPI's compiler wrapper says where mpi.h and libmpi are; without it there is no loadgen-mpi
+# (`make deps` installs it; the Makefile is read before, so the build runs as a second make).
+MPICC := $(shell command -v mpicc 2>/dev/null)
 LOADGEN_JANSSON_CFLAGS := $(shell pkg-config --cflags jansson 2>/dev/null)
 LOADGEN_JANSSON_LIBS := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 LOADGEN_COMMIT := $(shell git rev-parse --verify -q HEAD 2>/dev/null || echo unknown)
@@ -22,9 +27,17 @@ $(OBJ)/harness/loadgen_version.o: $(BUILD)/version.txt
 $(OBJ)/harness/loadgen_version.o: CFLAGS += -DLOADGEN_VERSION='"$(VERSION)"' -DLOADGEN_COMMIT='"$(LOADGEN_COMMIT)"'
 
 # An explicit rule, so the Makefile's pattern rule for servers ($(BINDIR)/%) does not apply.
-$(BINDIR)/loadgen: $(LOADGEN_OBJS)
+$(BINDIR)/loadgen: $(LOADGEN_OBJS) $(OBJ)/harness/loadgen_main.o
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $(LOADGEN_OBJS) $(LOADGEN_JANSSON_LIBS) -lm
+	$(CC) $(LDFLAGS) -o $@ $^ $(LOADGEN_JANSSON_LIBS) -lm
+
+ifneq ($(MPICC),)
+all: $(BINDIR)/loadgen-mpi
+$(OBJ)/harness/loadgen_mpi.o: CFLAGS += $(shell $(MPICC) --showme:compile)
+$(BINDIR)/loadgen-mpi: $(LOADGEN_OBJS) $(OBJ)/harness/loadgen_mpi.o
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LOADGEN_JANSSON_LIBS) $(shell $(MPICC) --showme:link) -lm
+endif
 
 # The floor is one file that links nothing of servers/common (it is not a server) and is not in
 # SERVERS (it does not speak docs/protocol.md, so the conformance suite must not run it).

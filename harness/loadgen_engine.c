@@ -124,7 +124,7 @@ static int64_t min64(int64_t a, int64_t b)
 
 static int64_t intended_time(const struct worker *worker, const struct conn *conn, uint64_t k)
 {
-    double offset = (double)(conn->global_index + k * (uint64_t)worker->config->connections) *
+    double offset = (double)(conn->global_index + k * (uint64_t)worker->config->cluster_connections) *
                     worker->engine->ns_per_request;
     return worker->control->start_ns + (int64_t)offset;
 }
@@ -1028,7 +1028,7 @@ int worker_init(struct worker *worker, int id, const struct config *config, stru
         return -ENOMEM;
     worker->engine->open_loop = config->rate > 0;
     worker->engine->second_start_ns = INT64_MAX - 1000000000; /* no second cached yet */
-    worker->engine->ns_per_request = config->rate > 0 ? 1e9 / config->rate : 0;
+    worker->engine->ns_per_request = config->rate > 0 ? 1e9 / config->cluster_rate : 0;
     worker->engine->mixed = config->path_count > 1;
     int32_t weights[MAX_PATHS];
     for (int p = 0; p < config->path_count; p++)
@@ -1037,7 +1037,8 @@ int worker_init(struct worker *worker, int id, const struct config *config, stru
     for (uint32_t i = 0; i < worker->conn_count; i++) {
         struct conn *conn = &worker->conns[i];
         conn->fd = -1;
-        conn->global_index = worker->first_conn + (uint64_t)i * threads;
+        conn->global_index = (worker->first_conn + (uint64_t)i * threads) * (uint64_t)config->cluster_size +
+                             (uint64_t)config->cluster_rank;
         conn->slots = calloc((size_t)config->pipeline, sizeof *conn->slots);
         if (conn->slots == NULL)
             return -ENOMEM;

@@ -556,6 +556,11 @@ void options_parse(int argc, char **argv, struct config *config)
         config->method = config->body_bytes >= 0 ? "POST" : "GET";
     config->head_request = strcmp(config->method, "HEAD") == 0;
     config->timeout_ns = (int64_t)llround(config->timeout_s * 1e9);
+    /* One process drives everything; bin/loadgen-mpi's ranks change these to their share. */
+    config->cluster_rank = 0;
+    config->cluster_size = 1;
+    config->cluster_connections = config->connections;
+    config->cluster_rate = config->rate;
 
     parse_url(config->url, config);
     finish_mix(config);

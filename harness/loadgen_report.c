@@ -1,8 +1,9 @@
 /* loadgen_report.c - the human summary (in the spirit of wrk's) and the JSON document
- * (schema c10k-lab/loadgen/1, every field documented in docs/loadgen.md). */
+ * (schema c10k-lab/loadgen/2, every field documented in docs/loadgen.md). */
 #include <errno.h>
 #include <jansson.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,6 +154,22 @@ static void paths_text(FILE *out, const struct result *result)
     }
 }
 
+/* The spread of one timestamp over the hosts, and each host's offset from the earliest, in ms;
+ * -1: some host has none. */
+static double skew_ms(const struct cluster_report *cluster, size_t offset, int host)
+{
+    int64_t earliest = INT64_MAX, latest = INT64_MIN;
+    for (int i = 0; i < cluster->size; i++) {
+        int64_t t = *(const int64_t *)((const char *)&cluster->hosts[i] + offset);
+        if (t < 0)
+            return -1;
+        earliest = t < earliest ? t : earliest;
+        latest = t > latest ? t : latest;
+    }
+    int64_t value = host < 0 ? latest : *(const int64_t *)((const char *)&cluster->hosts[host] + offset);
+    return (double)(value - earliest) / 1e6;
+}
+
 void report_text(FILE *out, const struct result *result)
 {
     const struct config *config = result->config;
@@ -235,6 +252,17 @@ void report_text(FILE *out, const struct result *result)
     if (result->fairness.responses > 0)
         fprintf(out, ", %.2fus per request", cpu * 1e6 / (double)result->fairness.responses);
     fprintf(out, "\n");
+    const struct cluster_report *cluster = result->cluster;
+    if (cluster != NULL && cluster->merged) {
+        fprintf(out, "Hosts: %d, start skew %.3f ms\n", cluster->size,
+                skew_ms(cluster, offsetof(struct host_record, start_realtime_ns), -1));
+        for (int i = 0; i < cluster->size; i++) {
+            const struct host_record *host = &cluster->hosts[i];
+            fprintf(out, "  rank %d %-20s %6llu connections %10llu requests %8llu errors  CPU %.2fs\n", host->rank,
+                    host->host, (unsigned long long)host->connections, (unsigned long long)host->completed,
+                    (unsigned long long)host->errors, host->cpu_s);
+        }
+    }
     fflush(out);
 }
 
@@ -512,6 +540,65 @@ static json_t *timeline_entry_json(struct builder *builder, const struct result 
     return entry;
 }
 
+static json_t *ms_or_null_real(double ms)
+{
+    return ms >= 0 ? json_real(ms) : json_null();
+}
+
+/* bin/loadgen-mpi's section: one rank's place in the run, or (merged) every host's part of it. */
+static json_t *cluster_json(struct builder *builder, const struct cluster_report *cluster)
+{
+    json_t *object = json_object();
+    if (object == NULL) {
+        builder->failed = true;
+        return NULL;
+    }
+    const struct host_record *self = cluster->self;
+    set(builder, object, "role", json_string(cluster->merged ? "merged" : "rank"));
+    set(builder, object, "size", integer((uint64_t)cluster->size));
+    set(builder, object, "connections_total", integer((uint64_t)cluster->connections_total));
+    set(builder, object, "idle_total", integer((uint64_t)cluster->idle_total));
+    set(builder, object, "rate_total", cluster->rate_total > 0 ? json_real(cluster->rate_total) : json_null());
+    if (!cluster->merged) {
+        set(builder, object, "rank", integer((uint64_t)self->rank));
+        set(builder, object, "host", json_string(self->host));
+        set(builder, object, "init_realtime_ns", json_integer(self->init_realtime_ns));
+        set(builder, object, "start_realtime_ns", json_integer(self->start_realtime_ns));
+        set(builder, object, "window_realtime_ns",
+            self->window_realtime_ns >= 0 ? json_integer(self->window_realtime_ns) : json_null());
+        return object;
+    }
+    size_t start = offsetof(struct host_record, start_realtime_ns);
+    size_t window = offsetof(struct host_record, window_realtime_ns);
+    set(builder, object, "merged_by", json_string("bin/loadgen-mpi"));
+    set(builder, object, "partial", json_false());
+    set(builder, object, "ranks_merged", integer((uint64_t)cluster->size));
+    set(builder, object, "failed_hosts", json_array());
+    set(builder, object, "start_skew_ms", ms_or_null_real(skew_ms(cluster, start, -1)));
+    set(builder, object, "window_skew_ms", ms_or_null_real(skew_ms(cluster, window, -1)));
+    json_t *hosts = json_array();
+    for (int i = 0; i < cluster->size && hosts; i++) {
+        const struct host_record *host = &cluster->hosts[i];
+        json_t *entry = json_object();
+        if (entry) {
+            set(builder, entry, "rank", integer((uint64_t)host->rank));
+            set(builder, entry, "host", json_string(host->host));
+            set(builder, entry, "connections", integer(host->connections));
+            set(builder, entry, "idle", integer(host->idle));
+            set(builder, entry, "requests", integer(host->completed));
+            set(builder, entry, "responses_in_window", integer(host->responses_in_window));
+            set(builder, entry, "errors", integer(host->errors));
+            set(builder, entry, "start_skew_ms", ms_or_null_real(skew_ms(cluster, start, i)));
+            set(builder, entry, "window_skew_ms", ms_or_null_real(skew_ms(cluster, window, i)));
+            set(builder, entry, "cpu_s", json_real(host->cpu_s));
+            set(builder, entry, "interrupted", json_boolean(host->interrupted));
+        }
+        append(builder, hosts, entry);
+    }
+    set(builder, object, "hosts", hosts);
+    return object;
+}
+
 int report_json(const char *path, const struct result *result)
 {
     const struct config *config = result->config;
@@ -527,6 +614,8 @@ int report_json(const char *path, const struct result *result)
     set(&builder, root, "schema", json_string(LOADGEN_SCHEMA));
     set(&builder, root, "config", config_json(&builder, config));
     set(&builder, root, "environment", environment_json(&builder, result));
+    if (result->cluster != NULL)
+        set(&builder, root, "cluster", cluster_json(&builder, result->cluster));
 
     json_t *totals = counters_json(&builder, measured, is_open);
     if (totals) {

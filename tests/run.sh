@@ -122,6 +122,7 @@ fi
 if [[ -x tests/loadgen/run.sh ]]; then
     run_suite "loadgen" tests/loadgen/run.sh
 fi
+run_suite "load from several hosts (namespace hosts, OpenMPI)" python3 tests/distributed.py
 if [[ -x tests/bench/run.sh ]]; then
     run_suite "bench harness" tests/bench/run.sh
 fi

@@ -184,7 +184,7 @@ def check_run(run_dir, expectations, min_plots, families=(), cpu_source=None):
                 try:
                     with open(os.path.join(run_dir, raw)) as f:
                         raw_doc = json.load(f)
-                    if raw_doc.get("schema") != "c10k-lab/loadgen/1":
+                    if raw_doc.get("schema") != "c10k-lab/loadgen/2":
                         problem(f"{raw}: schema {raw_doc.get('schema')!r}")
                 except (OSError, ValueError) as e:
                     problem(f"{where}: raw file {raw}: {e}")

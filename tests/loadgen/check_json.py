@@ -276,7 +276,7 @@ def check_paths(doc, problems):
 
 def check_consistency(doc, problems):
     open_loop = doc["config"]["mode"] == "open"
-    if doc["schema"] != "c10k-lab/loadgen/1":
+    if doc["schema"] != "c10k-lab/loadgen/2":
         problems.append(f"schema is {doc['schema']!r}")
     if open_loop != (doc["config"]["rate"] is not None):
         problems.append("config.mode and config.rate disagree")
