@@ -1785,7 +1785,14 @@ def environment(args):
         "nginx_version": nginx_version,
         "python": sys.version.split()[0],
         "nofile_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
-        # --load-hosts: where the load came from and where the server ran, each host in its own words.
+        # --load-hosts: where the load came from and where the server ran, each host in its own words
+        # (make figures passes no arguments: everything on this machine).
+        **(hosts_environment(args) if args is not None else {}),
+    }
+
+
+def hosts_environment(args):
+    return {
         "load_hosts": [host_environment(args.rsh_agent, h) for h in args.load_hosts] if args.load_hosts else None,
         "server_host": (host_environment(args.rsh_agent, args.server_host) if args.server_agent
                         else args.server_host),
