@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <jansson.h>
 #include <sched.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,19 +153,25 @@ static void paths_text(FILE *out, const struct result *result)
     }
 }
 
-/* The spread of one timestamp over the hosts, and each host's offset from the earliest, in ms;
- * -1: some host has none. */
-static double skew_ms(const struct cluster_report *cluster, size_t offset, int host)
+/* When a host left the start barrier, or (window) the one at the measured window's start. */
+static int64_t barrier_exit_ns(const struct host_record *host, bool window)
+{
+    return window ? host->window_realtime_ns : host->start_realtime_ns;
+}
+
+/* The spread of one barrier's exit times over the hosts (host < 0), or one host's offset from the
+ * earliest, in ms; -1: some host has none. */
+static double skew_ms(const struct cluster_report *cluster, bool window, int host)
 {
     int64_t earliest = INT64_MAX, latest = INT64_MIN;
     for (int i = 0; i < cluster->size; i++) {
-        int64_t t = *(const int64_t *)((const char *)&cluster->hosts[i] + offset);
+        int64_t t = barrier_exit_ns(&cluster->hosts[i], window);
         if (t < 0)
             return -1;
         earliest = t < earliest ? t : earliest;
         latest = t > latest ? t : latest;
     }
-    int64_t value = host < 0 ? latest : *(const int64_t *)((const char *)&cluster->hosts[host] + offset);
+    int64_t value = host < 0 ? latest : barrier_exit_ns(&cluster->hosts[host], window);
     return (double)(value - earliest) / 1e6;
 }
 
@@ -255,7 +260,7 @@ void report_text(FILE *out, const struct result *result)
     const struct cluster_report *cluster = result->cluster;
     if (cluster != NULL && cluster->merged) {
         fprintf(out, "Hosts: %d, start skew %.3f ms\n", cluster->size,
-                skew_ms(cluster, offsetof(struct host_record, start_realtime_ns), -1));
+                skew_ms(cluster, false, -1));
         for (int i = 0; i < cluster->size; i++) {
             const struct host_record *host = &cluster->hosts[i];
             fprintf(out, "  rank %d %-20s %6llu connections %10llu requests %8llu errors  CPU %.2fs\n", host->rank,
@@ -568,14 +573,12 @@ static json_t *cluster_json(struct builder *builder, const struct cluster_report
             self->window_realtime_ns >= 0 ? json_integer(self->window_realtime_ns) : json_null());
         return object;
     }
-    size_t start = offsetof(struct host_record, start_realtime_ns);
-    size_t window = offsetof(struct host_record, window_realtime_ns);
     set(builder, object, "merged_by", json_string("bin/loadgen-mpi"));
     set(builder, object, "partial", json_false());
     set(builder, object, "ranks_merged", integer((uint64_t)cluster->size));
     set(builder, object, "failed_hosts", json_array());
-    set(builder, object, "start_skew_ms", ms_or_null_real(skew_ms(cluster, start, -1)));
-    set(builder, object, "window_skew_ms", ms_or_null_real(skew_ms(cluster, window, -1)));
+    set(builder, object, "start_skew_ms", ms_or_null_real(skew_ms(cluster, false, -1)));
+    set(builder, object, "window_skew_ms", ms_or_null_real(skew_ms(cluster, true, -1)));
     json_t *hosts = json_array();
     for (int i = 0; i < cluster->size && hosts; i++) {
         const struct host_record *host = &cluster->hosts[i];
@@ -588,8 +591,8 @@ static json_t *cluster_json(struct builder *builder, const struct cluster_report
             set(builder, entry, "requests", integer(host->completed));
             set(builder, entry, "responses_in_window", integer(host->responses_in_window));
             set(builder, entry, "errors", integer(host->errors));
-            set(builder, entry, "start_skew_ms", ms_or_null_real(skew_ms(cluster, start, i)));
-            set(builder, entry, "window_skew_ms", ms_or_null_real(skew_ms(cluster, window, i)));
+            set(builder, entry, "start_skew_ms", ms_or_null_real(skew_ms(cluster, false, i)));
+            set(builder, entry, "window_skew_ms", ms_or_null_real(skew_ms(cluster, true, i)));
             set(builder, entry, "cpu_s", json_real(host->cpu_s));
             set(builder, entry, "interrupted", json_boolean(host->interrupted));
         }
