@@ -12,7 +12,7 @@
  *
  * Limits: one thread, so one core. Anything that blocks the thread (GET /sleep, a long GET /cpu)
  * stalls every connection; so does a client that pipelines without pause, read to the end each
- * time. Deadlines are swept once a second by walking all connections.
+ * time. Deadlines are swept every half second by walking all connections.
  * See docs/epoll-et.md. */
 #include <errno.h>
 #include <stdlib.h>

@@ -9,7 +9,7 @@
  * interest set says EPOLLOUT only while output is pending, or an idle socket would wake us forever.
  *
  * Limits: one thread, so one core. Anything that blocks the thread (GET /sleep, a long GET /cpu)
- * stalls every connection. Deadlines are swept once a second by walking all connections.
+ * stalls every connection. Deadlines are swept every half second by walking all connections.
  * See docs/epoll-lt.md. */
 #include <errno.h>
 #include <stdlib.h>

@@ -13,8 +13,8 @@
  *     leader:    T1           epoll_wait(one event) -> promote T2 -> handle -> re-arm -> follow
  *
  * Ownership: a connection belongs to the thread that took its event until that thread re-arms it.
- * The deadline sweep, done by the leader once a second before it waits, touches only connections
- * it can claim (an atomic flag), so it never races a thread that is handling one.
+ * The deadline sweep, done by the leader every half second before it waits, touches only
+ * connections it can claim (an atomic flag), so it never races a thread that is handling one.
  *
  * Limits: every event costs a hand-over of the leadership (a lock and a condition-variable wake-up
  * of a follower, often a context switch), which a one-loop server does not pay; one epoll set is
@@ -167,14 +167,14 @@ static void handle_client(struct client *client, uint32_t events)
     settle(client, false);
 }
 
-/* The leader's once-a-second deadline check, over the connections no thread is handling. */
+/* The leader's deadline check, every SWEEP_INTERVAL_S, over the connections no thread handles. */
 static void sweep_deadlines(void)
 {
     double now = clock_now();
     if (now < clients.next_sweep)
         return;
     pthread_mutex_lock(&table_lock);
-    clients.next_sweep = now + 1.0;
+    clients.next_sweep = now + SWEEP_INTERVAL_S;
     for (size_t fd = 0; fd < clients.cap; fd++) {
         struct client *client = (struct client *)clients.slots[fd];
         bool free_now = false;

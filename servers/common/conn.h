@@ -120,8 +120,8 @@ bool conn_wants_read(const struct conn *conn);
 bool conn_wants_write(const struct conn *conn);
 bool conn_is_done(const struct conn *conn);
 
-/* Enforces the header, idle, send and linger deadlines; call it at least once a second. A 408 it
- * answers is queued as output (conn_wants_write). */
+/* Enforces the header, idle, send and linger deadlines; call it at least every SWEEP_INTERVAL_S
+ * (conn_table.h). A 408 it answers is queued as output (conn_wants_write). */
 void conn_check_deadlines(struct conn *conn, double now);
 /* When conn_check_deadlines() will next have something to do for this connection, on the
  * clock_now() clock; 0 if never (done). A loop may sleep until then. */

@@ -9,8 +9,6 @@
 #include "log.h"
 #include "stats.h"
 
-#define SWEEP_INTERVAL_S 1.0
-
 void conn_table_init(struct conn_table *table)
 {
     struct rlimit files;

@@ -3,7 +3,7 @@
  *
  * It is epoll-lt.c's loop body, made reusable: a connection is registered for input, its interest
  * follows conn_wants_read()/conn_wants_write(), errors and hang-ups are treated as readable, and
- * deadlines are swept once a second. What stays in each server file is what differs between the
+ * deadlines are swept every half second. What stays in each server file is what differs between the
  * designs: who accepts, how a connection reaches its loop, which thread runs what. Every function
  * is called by the loop's own thread only; nothing here is shared between threads.
  *
@@ -61,7 +61,7 @@ bool epoll_loop_handle(struct epoll_loop *loop, const struct epoll_event *event)
  * can be written, then closes the connection if it is done or updates what it waits for. */
 void epoll_loop_resume(struct conn *conn);
 
-/* Checks deadlines once a second (cheap to call on every iteration). */
+/* Checks deadlines every SWEEP_INTERVAL_S (cheap to call on every iteration). */
 void epoll_loop_sweep(struct epoll_loop *loop);
 
 /* The number of connections the loop holds. */
