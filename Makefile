@@ -15,7 +15,7 @@ BOUNDED_SERVERS := prefork prefork-fdpass
 # How the conformance suite runs the servers: NAME, or NAME:FLAG,FLAG... for one configuration.
 # Every accept discipline is run; a pool gets enough workers for the cases with three clients at
 # once, and the thread pools enough threads to reach the descriptor limit of 64.
-CONFORMANCE := iterative epoll-lt fork-per-conn \
+CONFORMANCE := iterative epoll-lt epoll-lt:--defer-accept=1 fork-per-conn \
     prefork:--workers=4 prefork:--workers=4,--accept-lock=flock prefork:--workers=4,--accept-lock=mutex \
     prefork-fdpass:--workers=4 thread-per-conn thread-pool:--threads=128 \
     prethread:--threads=128 prethread:--threads=128,--accept-lock=mutex \

@@ -128,6 +128,7 @@ if [[ -x tests/bench/run.sh ]]; then
 fi
 run_suite "make figures' driver (figures 1, 2, 10)" tests/figures.sh
 run_suite "the exercises' graders against solutions and starters" tests/teaching.sh
+run_suite "churn-profile (calls and time per connection)" python3 tests/churn_profile.py
 run_suite "perfcheck statistics" python3 tests/test_perfstats.py
 run_suite "perfcheck self-test" python3 tests/perfcheck_selftest.py
 

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -86,6 +87,10 @@ int net_listen(bool reuse_port, bool nonblocking)
         set_socket_option(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
         if (reuse_port)
             set_socket_option(fd, SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT");
+        /* The kernel holds a connection back until its first bytes arrive (or the time is up), so
+         * accept hands over a connection whose request can be read at once (docs/churn.md). */
+        if (opts->defer_accept > 0)
+            set_socket_option(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, opts->defer_accept, "TCP_DEFER_ACCEPT");
         if (bind(fd, address->ai_addr, address->ai_addrlen) == 0 && listen(fd, opts->backlog) == 0)
             break;
         saved_errno = errno;

@@ -26,7 +26,9 @@ static void print_usage(FILE *out, const struct paradigm *paradigm)
             "  --backlog N            listen backlog (default 1024)\n"
             "  --header-timeout S     seconds for a whole request to arrive (default 10)\n"
             "  --idle-timeout S       seconds a connection may wait between requests (default 60)\n"
-            "  --send-timeout S       seconds a client may stall a response (default 30)\n",
+            "  --send-timeout S       seconds a client may stall a response (default 30)\n"
+            "  --defer-accept S       accept a connection only once its first bytes came, or after\n"
+            "                         S seconds (TCP_DEFER_ACCEPT; default 0: off)\n",
             paradigm->name);
     if (paradigm->flags & OPTIONS_WORKERS)
         fprintf(out, "  --workers N            worker processes (default: CPUs available)\n");
@@ -98,7 +100,7 @@ int options_available_cpus(void)
 void options_parse(int argc, char **argv, const struct paradigm *paradigm)
 {
     enum { OPT_HOST = 256, OPT_PORT, OPT_BACKLOG, OPT_HEADER_TIMEOUT, OPT_IDLE_TIMEOUT,
-           OPT_SEND_TIMEOUT, OPT_WORKERS, OPT_THREADS, OPT_HELP, OPT_VERSION, OPT_PARADIGM };
+           OPT_SEND_TIMEOUT, OPT_DEFER_ACCEPT, OPT_WORKERS, OPT_THREADS, OPT_HELP, OPT_VERSION, OPT_PARADIGM };
     static const struct option common_options[] = {
         {"host", required_argument, NULL, OPT_HOST},
         {"port", required_argument, NULL, OPT_PORT},
@@ -106,6 +108,7 @@ void options_parse(int argc, char **argv, const struct paradigm *paradigm)
         {"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
         {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
         {"send-timeout", required_argument, NULL, OPT_SEND_TIMEOUT},
+        {"defer-accept", required_argument, NULL, OPT_DEFER_ACCEPT},
         {"workers", required_argument, NULL, OPT_WORKERS},
         {"threads", required_argument, NULL, OPT_THREADS},
         {"help", no_argument, NULL, OPT_HELP},
@@ -146,6 +149,7 @@ void options_parse(int argc, char **argv, const struct paradigm *paradigm)
         case OPT_HEADER_TIMEOUT: ok = parse_seconds(optarg, &opts->header_timeout); break;
         case OPT_IDLE_TIMEOUT: ok = parse_seconds(optarg, &opts->idle_timeout); break;
         case OPT_SEND_TIMEOUT: ok = parse_seconds(optarg, &opts->send_timeout); break;
+        case OPT_DEFER_ACCEPT: ok = parse_int(optarg, 0, 3600, &opts->defer_accept); break;
         case OPT_WORKERS:
             if (!(paradigm->flags & OPTIONS_WORKERS))
                 options_usage_error(paradigm, "this server has no worker processes", "--workers");

@@ -12,6 +12,7 @@ struct server_options {
     double header_timeout; /* seconds; see docs/protocol.md, "Deadlines" */
     double idle_timeout;
     double send_timeout;
+    int defer_accept;      /* seconds of TCP_DEFER_ACCEPT on the listening socket; 0: off */
     int workers;           /* processes, for paradigms that have them */
     int threads;           /* threads, for paradigms that have them */
 };
