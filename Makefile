@@ -24,15 +24,20 @@ CONFORMANCE := iterative epoll-lt epoll-lt:--defer-accept=1 fork-per-conn \
     reuseport:--threads=3 reuseport:--threads=3,--listen=shared reuseport:--threads=3,--listen=exclusive \
     leader-follower:--threads=3 \
     reactor-workers:--workers=4 reactor-workers:--workers=4,--handoff=splice reactor-workers:--workers=4,--handoff=ring \
-    coroutine actor:--threads=2,--workers=4 csp:--workers=4
+    coroutine actor:--threads=2,--workers=4 csp:--workers=4 \
+    epoll-et:--defer-accept=1 poll:--defer-accept=1 select:--defer-accept=1 \
+    multi-reactor:--threads=3,--defer-accept=1 coroutine:--defer-accept=1
 
 # Configurations that differ from another one in this list only in how threads synchronise (a
 # balance rule, a listener mode, a locked hand-off): the plain build runs them, the sanitizer
 # builds run the others only, so `make test` stays within its time budget. (The lock-free ring of
-# reactor-workers is not among them: it is the one TSan most needs to see.)
+# reactor-workers is not among them: it is the one TSan most needs to see.) The --defer-accept
+# configurations are plain-only too, but epoll-lt's, which the sanitizers run.
 CONFORMANCE_PLAIN_ONLY := multi-reactor:--threads=3,--balance=least \
     reuseport:--threads=3,--listen=shared reuseport:--threads=3,--listen=exclusive \
-    reactor-workers:--workers=4,--handoff=splice
+    reactor-workers:--workers=4,--handoff=splice \
+    epoll-et:--defer-accept=1 poll:--defer-accept=1 select:--defer-accept=1 \
+    multi-reactor:--threads=3,--defer-accept=1 coroutine:--defer-accept=1
 
 CC := gcc
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)

@@ -83,7 +83,7 @@ def log(message):
 
 class Point:
     def __init__(self, scenario, label, x, route, args, quick, servers_for=None, server_set=(), fresh=False,
-                 duration=None):
+                 duration=None, server_add=()):
         self.scenario, self.label, self.x, self.route = scenario, label, x, route
         self.args, self.quick = args, quick
         # for=PATTERN,...: the servers (by name or family, shell patterns) the point is run for;
@@ -92,6 +92,9 @@ class Point:
         # set=OPTION:VALUE,...: the server runs with OPTION's value replaced by VALUE (servers whose
         # arguments lack OPTION run with their own: a baseline).
         self.server_set = tuple(server_set)
+        # add=OPTION:VALUE,...: the servers run with these options added (nginx: see
+        # nginx_listen_options).
+        self.server_add = tuple(server_add)
         # fresh: the server is started for this point alone, so its exit counts belong to it.
         self.fresh = fresh
         # duration=SECONDS: the point's measured window is at least this long (a per-second
@@ -121,10 +124,12 @@ def thread_ladder(cpus, quick=False):
     return sorted(set(ladder))
 
 
-def apply_server_set(args, server_set):
+def apply_server_set(args, server_set, server_add=()):
     """A server's arguments with the values of the options of set= replaced (`--threads 4` or
-    `--threads=4`); an option the arguments lack is not added."""
+    `--threads=4`); an option the arguments lack is not added. Then add='s options are appended."""
     args = list(args)
+    for option, value in server_add:
+        args += [option, value]
     for option, value in server_set:
         for i, arg in enumerate(args):
             if arg == option and i + 1 < len(args):
@@ -132,6 +137,15 @@ def apply_server_set(args, server_set):
             elif arg.startswith(option + "="):
                 args[i] = f"{option}={value}"
     return args
+
+
+# What nginx's listen directive gains for an option of add= (the same effect as the option has
+# on our servers); an option without an entry is not applied to nginx.
+NGINX_ADD = {"--defer-accept": " deferred"}
+
+
+def nginx_listen_options(server_add):
+    return "".join(NGINX_ADD.get(option, "") for option, _ in server_add)
 
 
 def load_scenarios(path=SCENARIOS_FILE, server_cpus=1):
@@ -168,7 +182,7 @@ def parse_point(path, number, fields, quick):
         raise ValueError(f"{path}:{number}: x must be a number, got {fields[2]!r}") from None
     if rest and rest[0] == "quick":
         rest = rest[1:]
-    servers_for, server_set, fresh, duration = None, [], False, None
+    servers_for, server_set, fresh, duration, server_add = None, [], False, None, []
     while rest and not rest[0].startswith("-"):
         token = rest.pop(0)
         if token.startswith("for=") and len(token) > 4:
@@ -179,6 +193,12 @@ def parse_point(path, number, fields, quick):
                 if not sep or not option.startswith("-") or not value:
                     raise ValueError(f"{path}:{number}: set= takes OPTION:VALUE,..., got {item!r}")
                 server_set.append((option, value))
+        elif token.startswith("add="):
+            for item in token[4:].split(","):
+                option, sep, value = item.partition(":")
+                if not sep or not option.startswith("--") or not value:
+                    raise ValueError(f"{path}:{number}: add= takes OPTION:VALUE,..., got {item!r}")
+                server_add.append((option, value))
         elif token == "fresh":
             fresh = True
         elif token.startswith("duration="):
@@ -190,8 +210,8 @@ def parse_point(path, number, fields, quick):
                 raise ValueError(f"{path}:{number}: duration= takes a positive number of seconds, got {token!r}")
         else:
             raise ValueError(f"{path}:{number}: unknown token {token!r} (before the loadgen arguments: "
-                             "quick, for=, set=, fresh, duration=)")
-    return Point(scenario, label, x, route, rest, quick, servers_for, server_set, fresh, duration)
+                             "quick, for=, set=, add=, fresh, duration=)")
+    return Point(scenario, label, x, route, rest, quick, servers_for, server_set, fresh, duration, server_add)
 
 
 def scenario_names(points):
@@ -293,7 +313,7 @@ http {{
     keepalive_requests 100000000;
     keepalive_timeout 60s;
     server {{
-        listen {address}:{port} backlog=1024;
+        listen {address}:{port} backlog=1024{listen_options};
         location = / {{
             default_type text/plain;
             return 200 "Hello, World!";
@@ -509,8 +529,10 @@ class Server:
     """One server process (and its children), started fresh for a scenario."""
     cgroups_made = 0
 
-    def __init__(self, config, command, run_dir, tag, cpu_source, cgroup_parent, address="127.0.0.1"):
+    def __init__(self, config, command, run_dir, tag, cpu_source, cgroup_parent, address="127.0.0.1",
+                 nginx_listen=""):
         self.config, self.name, self.command = config, config.name, command
+        self.nginx_listen = nginx_listen  # options of nginx's listen directive (nginx_listen_options)
         self.address = address  # where the load reaches it (--server-host), and nginx listens
         self.stderr_path = os.path.join(run_dir, "logs", f"{tag}.stderr")
         self.process = None
@@ -551,7 +573,7 @@ class Server:
             with open(os.path.join(conf_dir, "nginx.conf"), "w") as f:
                 nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
                 f.write(NGINX_CONF.format(dir=conf_dir, port=self.port, nofile=nofile, connections=nofile - 16,
-                                          address=self.address))
+                                          address=self.address, listen_options=self.nginx_listen))
         self._make_cgroup()
         with open(self.stderr_path, "w") as stderr:
             while True:
@@ -751,6 +773,34 @@ class Server:
 
 # --- system calls --------------------------------------------------------------------------------------
 
+# The calls the separate system-call run counts by name (a syscalls:sys_enter_NAME tracepoint
+# each, where the kernel has it): what a server makes per request or connection. Others are only
+# in the total.
+SYSCALL_NAMES = ["accept", "accept4", "recvfrom", "read", "recvmsg", "sendto", "write", "writev", "sendmsg",
+                 "close", "shutdown", "setsockopt", "getsockopt", "fcntl", "ioctl", "epoll_ctl", "epoll_wait",
+                 "epoll_pwait", "epoll_pwait2", "poll", "ppoll", "select", "pselect6", "io_uring_enter",
+                 "futex", "clone", "clone3", "wait4", "mmap", "munmap", "madvise", "rt_sigprocmask"]
+TRACEFS_SYSCALLS = next((p for p in ("/sys/kernel/tracing/events/syscalls",
+                                     "/sys/kernel/debug/tracing/events/syscalls") if os.path.isdir(p)), None)
+
+
+def traced_syscall_names():
+    """The names of SYSCALL_NAMES this kernel has an enter tracepoint for."""
+    if TRACEFS_SYSCALLS is None:
+        return []
+    return [n for n in SYSCALL_NAMES if os.path.isdir(os.path.join(TRACEFS_SYSCALLS, f"sys_enter_{n}"))]
+
+
+def perf_calls(path):
+    """{name: count} of the syscalls:sys_enter_NAME lines of a `perf stat -x,` output file."""
+    calls = {}
+    for line in (read_proc(path) or "").splitlines():
+        fields = line.split(",")
+        if len(fields) > 3 and fields[2].startswith("syscalls:sys_enter_") and fields[0].strip().isdigit():
+            calls[fields[2][len("syscalls:sys_enter_"):]] = int(fields[0])
+    return calls
+
+
 def perf_count(path, enabled=False):
     """(count, seconds the counter ran, problem) from a `perf stat -x,` output file for
     raw_syscalls:sys_enter. enabled: perf acknowledged enabling the counter, so "<not counted>"
@@ -774,8 +824,9 @@ class SyscallCounter:
     enable() and disable() (--control fd:CTL,ACK), i.e. loadgen's measured window."""
     ATTEMPTS = 3
 
-    def __init__(self, path, controlled):
+    def __init__(self, path, controlled, by_name=()):
         self.path, self.controlled = path, controlled
+        self.by_name = list(by_name)  # also count these calls one by one (SYSCALL_NAMES)
         self.enabled_at = self.disabled_at = None
         self.problem = None
         self.process = None
@@ -800,6 +851,8 @@ class SyscallCounter:
 
     def _start(self, pids):
         command = ["perf", "stat", "-x,", "-o", self.path, "-e", "raw_syscalls:sys_enter"]
+        for name in self.by_name:
+            command += ["-e", f"syscalls:sys_enter_{name}"]
         keep = ()
         if self.controlled:
             control_read, self.control_write = os.pipe()
@@ -1122,16 +1175,17 @@ class Bench:
         left = (time.monotonic() - self.started) / self.runs_done * (self.runs_total - self.runs_done)
         return f"{int(left // 60)}m{int(left % 60):02d}s"
 
-    def server_command(self, name, server_set=()):
+    def server_command(self, name, server_set=(), server_add=()):
         """The full command line a server runs with (recorded in results.json as it is run);
-        server_set: a point's set= (see apply_server_set)."""
+        server_set, server_add: a point's set= and add= (see apply_server_set)."""
         config = self.catalogue[name]
-        command = ["taskset", "-c", self.args.server_cpus, config.path] + apply_server_set(config.args, server_set)
+        command = ["taskset", "-c", self.args.server_cpus, config.path]
         if name == "nginx":
             conf_dir = os.path.join(self.run_dir, "nginx")
             command += ["-c", os.path.join(conf_dir, "nginx.conf"), "-p", conf_dir,
                         "-e", os.path.join(conf_dir, "nginx-error.log")]
         else:
+            command += apply_server_set(config.args, server_set, server_add)
             command += ["--port", "0"] + (["--host", self.args.server_host] if self.args.server_host else [])
         if self.args.server_agent:
             # The agent runs a command line on the host as ssh does; exec keeps the process the
@@ -1163,7 +1217,7 @@ class Bench:
         each group. Most scenarios are one group: the servers run for the whole scenario."""
         groups = []
         for point in points:
-            key = (point.server_set, point.label if point.fresh else None)
+            key = (point.server_set, point.server_add, point.label if point.fresh else None)
             group = next((g for g in groups if g[0] == key), None)
             if group is None:
                 groups.append((key, [point]))
@@ -1180,7 +1234,7 @@ class Bench:
         repetitions of two servers with the same number were taken side by side."""
         servers = []
         first_record = len(self.records)
-        server_set = points[0].server_set
+        server_set, server_add = points[0].server_set, points[0].server_add
         self.group_args = {}
         for name in self.servers:
             mine = [p for p in points if self.is_for(name, p)]
@@ -1192,11 +1246,17 @@ class Bench:
                             reason=f"{name} has no route {point.route} (a reference row answers GET / only)")
             if len(missing) == len(mine):
                 continue
-            args = apply_server_set(self.catalogue[name].args, server_set)
-            if server_set:
+            if name == "nginx":
+                listen = nginx_listen_options(server_add)
+                args = [f"listen{listen}"] if listen else []
+            else:
+                listen = ""
+                args = apply_server_set(self.catalogue[name].args, server_set, server_add)
+            if server_set or server_add:
                 self.group_args[name] = args
-            server = Server(self.catalogue[name], self.server_command(name, server_set), self.run_dir,
-                            f"{name}-{tag}", self.cpu_source, self.cgroup_parent, self.args.server_host or "127.0.0.1")
+            server = Server(self.catalogue[name], self.server_command(name, server_set, server_add), self.run_dir,
+                            f"{name}-{tag}", self.cpu_source, self.cgroup_parent, self.args.server_host or "127.0.0.1",
+                            nginx_listen=listen)
             self.current_servers.append(server)
             problem = server.start()
             if problem:
@@ -1388,7 +1448,8 @@ class Bench:
         raw = os.path.join("raw", f"{server.name}-{point.scenario}-{point.label}-syscalls.json")
         for attempt in (1, 2):
             measured, problem = self.measure(server, point, args, os.path.join(self.run_dir, raw),
-                                             count_syscalls=True, duration=SYSCALL_RUN_S, warmup=SYSCALL_RUN_WARMUP_S)
+                                             count_syscalls=True, duration=SYSCALL_RUN_S, warmup=SYSCALL_RUN_WARMUP_S,
+                                             by_name=True)
             # An incomplete count is a rare accident (see measure): one more run, not a lost figure.
             if problem or measured["syscalls"] is not None or not server.alive():
                 break
@@ -1401,7 +1462,9 @@ class Bench:
                 "requests": measured["syscall_requests"], "window_s": measured["syscall_window_s"],
                 "control_delay_s": measured["syscall_control_delay_s"],
                 "counter_running_s": measured["syscall_counter_running_s"], "server_cpu_s": measured["server_cpu_s"],
-                "syscalls_per_request": measured["syscalls_per_request"], "problem": measured["syscalls_problem"]}
+                "syscalls_per_request": measured["syscalls_per_request"],
+                "by_name_per_request": measured.get("syscalls_by_name_per_request"),
+                "problem": measured["syscalls_problem"]}
 
     def cluster_command(self, raw_path, phase_fd):
         """harness/loadgen-cluster: one bin/loadgen-mpi rank per load host, each on --client-cpus."""
@@ -1410,7 +1473,8 @@ class Bench:
                    "--work-dir", raw_path[:-5] + ".ranks"]
         return command + (["--subnet", self.args.subnet] if self.args.subnet else [])
 
-    def measure(self, server, point, args, raw_path, count_syscalls=False, duration=None, warmup=None):
+    def measure(self, server, point, args, raw_path, count_syscalls=False, duration=None, warmup=None,
+                by_name=False):
         """One loadgen run. The server is sampled when loadgen writes "measure" (its window has
         begun: warm-up over, idle connections set up) and "end", so the warm-up and the set-up of
         10 000 idle connections are charged to no request, and the CPU per request divides the
@@ -1435,7 +1499,8 @@ class Bench:
         phases = PhaseReader(phase_read)
         try:
             if count_syscalls:
-                perf = SyscallCounter(perf_path, controlled=self.perf_control_problem is None)
+                perf = SyscallCounter(perf_path, controlled=self.perf_control_problem is None,
+                                      by_name=traced_syscall_names() if by_name else ())
                 self.current_perfs.add(perf)
                 perf.start(server.pids)
             with open(stdout_path, "w") as out:
@@ -1527,6 +1592,10 @@ class Bench:
                 measured["syscalls"] = syscalls = None
             if syscalls is not None and syscall_requests > 0:
                 measured["syscalls_per_request"] = round(syscalls / syscall_requests, 3)
+                if perf.by_name:
+                    measured["syscalls_by_name_per_request"] = {
+                        name: round(count / syscall_requests, 3)
+                        for name, count in sorted(perf_calls(perf.path).items(), key=lambda item: -item[1]) if count}
         return measured, None
 
     def sample_window(self, server, phases, perf, started, warmup, duration, args):

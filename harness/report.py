@@ -20,7 +20,7 @@ PLOTS_DIR = os.path.join(ROOT, "plots")
 SCHEMA = "c10k-lab/results/1"
 
 # The point that stands for a scenario in the summary tables and the CPU-per-request plot.
-REPRESENTATIVE = {"plaintext": "c=64", "c10k": "idle=10000", "latency": "50%"}
+REPRESENTATIVE = {"plaintext": "c=64", "c10k": "idle=10000", "latency": "50%", "churn": "c=64", "churn-defer": "c=64"}
 
 PLOTS = [
     ("throughput", "Throughput vs concurrency (plaintext)"),
@@ -529,6 +529,9 @@ FLOOR, NGINX, EVENT_FAMILY = "floor", "nginx", "event"
 GOAL_FLOOR_CPU = 1.05  # (a) the best event server's server CPU per request ÷ the floor's, at most
 GOAL_PIPELINE = 5.0    # (b) the best event server's pipelined requests/s ÷ nginx's, at least
 GOAL_C10K_LOSS = 5.0   # (c) % of c10k throughput lost at the most idle connections, at most
+GOAL_CHURN_ITERATIVE = 1.0  # (f) churn c=64: the best event server's CPU per connection ÷ iterative's, at most
+GOAL_CHURN_NGINX = 0.8      # (f) ... ÷ nginx's, at most
+ITERATIVE = "iterative"
 # The event servers the c10k goal names (each gets a row, "not measured" when absent), and those
 # whose cost grows with the descriptors they watch: no loss goal, their CPU per request instead.
 C10K_GOAL_SERVERS = ("epoll-lt", "epoll-et", "libuv", "io-uring")
@@ -546,7 +549,8 @@ GOALS_NOTE = ("Every ratio is the median of the ratios of repetitions run side b
               "in a profile) is the same whoever asks for it, and io_uring's own work per operation (a "
               "request to fill and read, a wake-up turned into deferred task work, a completion to post "
               "and reap) costs about what the saved system calls cost on this kind of CPU, where a system "
-              "call needs no page-table switch; see docs/io-uring.md.")
+              "call needs no page-table switch; see docs/io-uring.md. (f) Churn: server CPU per connection "
+              "(one request each) at 64 clients, without and with TCP_DEFER_ACCEPT; docs/churn.md.")
 
 
 class Goal:
@@ -743,8 +747,79 @@ def goals_uring(run):
     return goals
 
 
+def goals_churn(run):
+    """(f) churn c=64 (and churn-defer c=64): the best event server's server CPU per connection
+    against iterative's and nginx's."""
+    goals = []
+    for scenario in ("churn", "churn-defer"):
+        if scenario not in run.scenarios:
+            continue
+        name, best = best_event(run, scenario, "c=64")
+        for reference, target in ((ITERATIVE, GOAL_CHURN_ITERATIVE), (NGINX, GOAL_CHURN_NGINX)):
+            what = f"(f) {scenario} c=64: server CPU µs/connection, best event server ÷ {reference}"
+            problem = why_absent(run, reference, scenario, "c=64") or (None if name else best)
+            other = run.find(reference, scenario, "c=64")
+            ratio = paired(best, other, "server_cpu_us_per_request") if not problem else None
+            if problem or ratio is None:
+                goals.append(Goal(what, f"not measured: {problem or reference + ' has no server CPU figure'}",
+                                  f"≤ {target:.2f}×", "not measured"))
+                continue
+            measured = (f"{name} {median(best, 'server_cpu_us_per_request'):.1f} µs ÷ {reference} "
+                        f"{median(other, 'server_cpu_us_per_request'):.1f} µs = {ratio[1]}")
+            goals.append(Goal(what, measured, f"≤ {target:.2f}×", verdict(round(ratio[0], 2), target, at_most=True)))
+    return goals
+
+
 def goals(run):
-    return [goal_floor_cpu(run), goal_pipeline(run)] + goals_c10k(run) + goals_uring(run)
+    return [goal_floor_cpu(run), goal_pipeline(run)] + goals_c10k(run) + goals_uring(run) + goals_churn(run)
+
+
+# --- churn: the cost of a connection --------------------------------------------------------------
+
+CHURN_NOTE = ("One request per connection, so per connection = per request. Server CPU µs/connection is the "
+              "server's CPU in loadgen's window over the connections answered in it; system calls per "
+              "connection come from the separate counting run of each point, by name from one "
+              "syscalls:sys_enter_NAME tracepoint per call (only those above 0.01 are shown). churn-defer is "
+              "the same load with TCP_DEFER_ACCEPT on every server (--defer-accept 1; nginx: listen ... "
+              "deferred): the kernel hands a connection over only once its request has arrived. Where the "
+              "microseconds go, call by call: harness/churn-profile and docs/churn.md.")
+
+
+def calls_by_name(record):
+    by_name = (record or {}).get("syscall_run", {}) or {}
+    by_name = by_name.get("by_name_per_request") or {}
+    shown = [(n, v) for n, v in sorted(by_name.items(), key=lambda item: -item[1]) if v >= 0.01]
+    return " · ".join(f"{n} {v:.2f}" for n, v in shown) or "–"
+
+
+def churn_table(run):
+    notes = Notes()
+    labels = run.points("churn")
+    defer = "churn-defer" in run.scenarios
+    header = ["server"]
+    for label in labels:
+        header += [f"{label} req/s", f"{label} server CPU µs/conn", f"{label} client CPU µs/conn",
+                   f"{label} calls/conn"]
+    header.append("calls by name per connection, c=64")
+    if defer:
+        header += ["defer c=64 server CPU µs/conn", "defer c=64 calls/conn", "defer ÷ without (CPU)",
+                   "defer calls by name, c=64"]
+    rows = []
+    for server in servers_in(run, "churn"):
+        row = [server]
+        for label in labels:
+            record = run.find(server, "churn", label)
+            row += [cell(record, "requests_per_s", notes), cell(record, "server_cpu_us_per_request", notes, 1),
+                    cell(record, "client_cpu_us_per_request", notes, 1), cell(record, "syscalls_per_request", notes, 2)]
+        row.append(calls_by_name(run.find(server, "churn", "c=64")))
+        if defer:
+            deferred, plain = run.find(server, "churn-defer", "c=64"), run.find(server, "churn", "c=64")
+            row += [cell(deferred, "server_cpu_us_per_request", notes, 1),
+                    cell(deferred, "syscalls_per_request", notes, 2),
+                    ratio_text(deferred, plain, "server_cpu_us_per_request") if deferred and plain else "–",
+                    calls_by_name(deferred)]
+        rows.append(row)
+    return header, rows, notes.lines() + [CHURN_NOTE]
 
 
 # --- the multicore family: the herd, the blocking mix, threads against CPUs, hand-offs -------------
@@ -1221,6 +1296,8 @@ SCENARIO_TEXT = {
                  "when the answer arrives): throughput, latency and CPU per request against concurrency.",
     "churn": "GET / with a new connection for every request (Connection: close) from N clients spread over "
              "loopback source addresses: what accepting, setting up and tearing down a connection costs.",
+    "churn-defer": "churn at 64 clients with TCP_DEFER_ACCEPT on every server (--defer-accept 1, nginx's "
+                   "listen ... deferred): accept hands over a connection only once its request is there.",
     "c10k": "16 active keep-alive connections while N idle connections are held open: what an idle "
             "connection costs each design in CPU per request and in memory.",
     "pipeline": "64 connections with 16 requests in flight each (HTTP/1.1 pipelining): the per-request "
@@ -1285,6 +1362,10 @@ def sections(run):
             if scenario == "mix" and goals_mix(run):
                 out.append(("Goal: the blocking mix", ["goal", "measured in this run", "target", "verdict"],
                             [g.row() for g in goals_mix(run)], [MIX_GOAL_NOTE]))
+        elif scenario == "churn":
+            out.append(("churn: the cost of a connection (a new connection per request)",) + churn_table(run))
+        elif scenario == "churn-defer" and "churn" in run.scenarios:
+            continue  # in the churn table
         else:
             out.append((scenario,) + scenario_table(run, scenario))
     return out

@@ -86,11 +86,20 @@ static void accept_clients(int listen_fd)
         if (fd < 0)
             return;
         struct client *client = conn_table_add(&clients, fd, sizeof *client);
-        if (client != NULL && !watch(client)) {
+        if (client == NULL)
+            continue;
+        if (!watch(client)) {
             conn_table_remove(&clients, fd);
             conn_dropped(&client->conn);
             conn_release(&client->conn);
             free(client);
+            continue;
+        }
+        /* With TCP_DEFER_ACCEPT the request is already here: answer it now rather than after
+         * another poll (docs/churn.md). */
+        if (server_options.defer_accept > 0) {
+            conn_on_readable(&client->conn);
+            settle(&client->conn);
         }
     }
 }

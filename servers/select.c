@@ -56,7 +56,13 @@ static void accept_clients(int listen_fd)
             conn_refuse(fd, 503); /* FD_SET would write past the end of the bitmap */
             continue;
         }
-        conn_table_add(&clients, fd, sizeof(struct conn)); /* NULL: dropped, and counted */
+        struct conn *conn = conn_table_add(&clients, fd, sizeof *conn); /* NULL: dropped, and counted */
+        /* With TCP_DEFER_ACCEPT the request is already here: answer it now rather than after
+         * another select (docs/churn.md). */
+        if (conn != NULL && server_options.defer_accept > 0) {
+            conn_on_readable(conn);
+            settle(conn);
+        }
     }
 }
 

@@ -9,9 +9,8 @@
 #include "clock.h"
 #include "log.h"
 #include "net.h"
+#include "options.h"
 #include "stats.h"
-
-#define MAX_ACCEPTS_PER_EVENT 64
 
 struct loop_client {
     struct conn conn;
@@ -93,6 +92,14 @@ struct conn *epoll_loop_add(struct epoll_loop *loop, int fd)
         return NULL;
     client->loop = loop;
     client->conn.offload = loop->offload;
+    /* With TCP_DEFER_ACCEPT the request is already here: answer it now; settle registers the
+     * connection only if it is not finished (docs/churn.md). */
+    if (server_options.defer_accept > 0) {
+        conn_on_readable(&client->conn);
+        bool done = conn_is_done(&client->conn);
+        settle(&client->conn);
+        return done ? NULL : &client->conn;
+    }
     if (!set_interest(client, EPOLLIN)) {
         conn_dropped(&client->conn);
         close_client(&client->conn);
@@ -101,22 +108,20 @@ struct conn *epoll_loop_add(struct epoll_loop *loop, int fd)
     return &client->conn;
 }
 
+/* One accept per report: the listener is level-triggered and reported again while connections
+ * wait, and an accept that finds none costs almost as much as one that finds one (docs/churn.md). */
 int epoll_loop_accept(struct epoll_loop *loop, int listen_fd)
 {
     loop->counts.listen_events++;
-    int accepted = 0;
-    for (int i = 0; i < MAX_ACCEPTS_PER_EVENT; i++) {
-        int fd = net_accept(listen_fd, true);
-        if (fd < 0) {
-            if (i == 0 && errno == EAGAIN)
-                loop->counts.empty_accepts++;
-            break;
-        }
-        accepted++;
-        loop->counts.accepts++;
-        epoll_loop_add(loop, fd);
+    int fd = net_accept(listen_fd, true);
+    if (fd < 0) {
+        if (errno == EAGAIN)
+            loop->counts.empty_accepts++;
+        return 0;
     }
-    return accepted;
+    loop->counts.accepts++;
+    epoll_loop_add(loop, fd);
+    return 1;
 }
 
 bool epoll_loop_handle(struct epoll_loop *loop, const struct epoll_event *event)

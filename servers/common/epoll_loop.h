@@ -46,11 +46,12 @@ void epoll_loop_watch(struct epoll_loop *loop, int fd, uint32_t events);
  * (0 on a timeout or a signal). */
 int epoll_loop_wait(struct epoll_loop *loop, struct epoll_event *events, int max_events, int max_ms);
 
-/* Takes a new connection into the loop: NULL if it could not (it is then closed and counted). */
+/* Takes a new connection into the loop: NULL if it could not (it is then closed and counted), or
+ * if, with --defer-accept, it was answered and closed at once. */
 struct conn *epoll_loop_add(struct epoll_loop *loop, int fd);
 
-/* Accepts what the listening socket has (up to a batch) into the loop; counts the listener event,
- * the accepts and an empty one. Returns how many it accepted. */
+/* Accepts one connection into the loop (the listener is reported again while more wait); counts
+ * the listener event, the accept or an empty one. Returns how many it accepted, 0 or 1. */
 int epoll_loop_accept(struct epoll_loop *loop, int listen_fd);
 
 /* Handles an event whose descriptor is one of the loop's connections; false if it is not (not a

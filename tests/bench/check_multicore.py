@@ -159,7 +159,17 @@ def scenario_checks():
           bench.apply_server_set(shared.args, cores.server_set) == ["--threads", "2", "--listen", "shared"]
           and bench.apply_server_set(["--threads=4"], cores.server_set) == ["--threads=2"]
           and bench.apply_server_set([], cores.server_set) == [] and shared.args[1] == "4")
+    with open(path_, "w") as f:
+        f.write("churn-defer c=64 64 / quick add=--defer-accept:1 -c 64 --close\n")
+    defer = bench.load_scenarios(path_)[0]
+    check("add= is read: the option is appended to every server's arguments, nginx gets deferred",
+          defer.server_add == (("--defer-accept", "1"),) and defer.args == ["-c", "64", "--close"]
+          and bench.apply_server_set(shared.args, defer.server_set, defer.server_add)
+          == ["--threads", "4", "--listen", "shared", "--defer-accept", "1"]
+          and bench.nginx_listen_options(defer.server_add) == " deferred"
+          and bench.nginx_listen_options((("--threads", "2"),)) == "", vars(defer))
     for bad, why in (("x c=1 1 / quick bogus -c 1\n", "unknown token"), ("x c=1 1 / set=--threads -c 1\n", "set="),
+                     ("x c=1 1 / add=--defer-accept -c 1\n", "add="),
                      ("x c=1 1 / -c 1\nx c=1 1 / -c 2\n", "twice"),
                      ("x c=1 1 / duration=0 -c 1\n", "duration="), ("x c=1 1 / duration=soon -c 1\n", "duration=")):
         with open(path_, "w") as f:

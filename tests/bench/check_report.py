@@ -268,6 +268,54 @@ def goal_checks():
           report.missing_reason(failed))
 
 
+def churn_run(epoll_cpu, defer=True):
+    """churn c=64 (and churn-defer c=64) for iterative, nginx, epoll-lt and select: iterative at
+    20 µs per connection in every repetition, nginx at 30, epoll-lt at epoll_cpu (one per
+    repetition), select at 40; with per-call counts in the system-call run."""
+    families = {"iterative": "blocking", "nginx": "reference", "epoll-lt": "event", "select": "event"}
+    cpu = {"iterative": (20.0, 20.0, 20.0), "nginx": (30.0, 30.0, 30.0), "epoll-lt": epoll_cpu,
+           "select": (40.0, 40.0, 40.0)}
+    by_name = {"iterative": {"setsockopt": 2.0, "accept4": 1.0, "close": 1.0, "futex": 0.004},
+               "nginx": {"accept4": 1.0, "writev": 1.0}, "epoll-lt": {"accept4": 1.0, "epoll_ctl": 1.0},
+               "select": {"select": 1.2}}
+    records = []
+    for scenario in ("churn", "churn-defer") if defer else ("churn",):
+        for server, family in families.items():
+            factor = 0.8 if scenario == "churn-defer" and server == "epoll-lt" else 1.0
+            records.append(measured(server, family, scenario, "c=64", 64, "ok",
+                                    [rep(i + 1, 10000, server_cpu_us_per_request=c * factor)
+                                     for i, c in enumerate(cpu[server])],
+                                    syscall_run={"syscalls_per_request": 6.0, "by_name_per_request": by_name[server]}))
+    return load({"schema": report.SCHEMA, "environment": {}, "settings": {
+        "servers": list(families), "server_configs": {s: {"family": f} for s, f in families.items()}},
+        "records": records})
+
+
+def churn_checks():
+    run = churn_run((20.0, 19.0, 21.0))
+    goals = [g for g in report.goals(run) if g.what.startswith("(f)")]
+    check("churn goals: two per churn scenario", len(goals) == 4, [g.what for g in goals])
+    first = goals[0]
+    check("churn goal: the best event server against iterative, paired, met at 1.00×",
+          "epoll-lt" in first.measured and "1.00× (0.95–1.05), within noise" in first.measured
+          and first.verdict == "met", first.line())
+    check("churn goal: against nginx 0.67×, met", goals[1].verdict == "met" and "0.67×" in goals[1].measured,
+          goals[1].line())
+    check("churn-defer goal: 0.8 × 20 µs against iterative's 20: 0.80×, met",
+          "0.80×" in goals[2].measured and goals[2].verdict == "met", goals[2].line())
+    slow = [g for g in report.goals(churn_run((26.0, 25.0, 27.0), defer=False)) if g.what.startswith("(f)")]
+    check("churn goal: 1.30× iterative is not met, 0.87× nginx is not met either",
+          [g.verdict for g in slow] == ["not met", "not met"], [g.line() for g in slow])
+    header, rows, lines = report.churn_table(run)
+    iterative = next(r for r in rows if r[0] == "iterative")
+    check("churn table: calls by name, largest first, tiny ones left out",
+          "setsockopt 2.00 · accept4 1.00 · close 1.00" in iterative and not any("futex" in str(c) for c in iterative),
+          iterative)
+    check("churn table: churn-defer beside churn, with the paired ratio",
+          "defer ÷ without (CPU)" in header and "0.80× (0.80–0.80)" in next(r for r in rows if r[0] == "epoll-lt"),
+          (header, rows))
+
+
 def main():
     # The "within noise" rule: a range of paired ratios that contains 1.0.
     check("ratio whose range contains 1.0 is within noise",
@@ -326,6 +374,7 @@ def main():
           report.thread_fork_line(load(made_up_run(with_fork=False))) is None)
 
     goal_checks()
+    churn_checks()
     reader_checks()
     return checks.summary()
 

@@ -185,7 +185,7 @@ fi
 # 0c. The multicore paths on canned stderr, loadgen JSON and made-up results (check_multicore.py).
 sub_checks "multicore" timeout 60 python3 tests/bench/check_multicore.py
 
-# 1. A tiny run: two servers, two scenarios (churn has two points), 1 s runs. A stale cgroup of a
+# 1. A tiny run: two servers, two scenarios (churn has three points), 1 s runs. A stale cgroup of a
 # killed run is planted first: the run must remove it.
 stale=
 if [[ -n $expected_cpu_source ]]; then
@@ -203,18 +203,21 @@ if bench --servers "epoll-lt iterative" --scenarios "churn echo" --reps 2 --dura
     else
         fail "tiny_run_schema_and_plots" "$(head -5 "$work/tiny.check")"
     fi
-    if grep -qE '^\[[0-9]+/12\] epoll-lt churn c=64 rep 2/2 +[0-9,]+ req/s +p99 [0-9.]+ ms' "$work/tiny.log"; then
+    if grep -qE '^\[[0-9]+/16\] epoll-lt churn c=64 rep 2/2 +[0-9,]+ req/s +p99 [0-9.]+ ms' "$work/tiny.log"; then
         pass "progress_lines"
     else
-        fail "progress_lines" "no '[n/12] epoll-lt churn c=64 rep 2/2 ... req/s p99 ... ms' line"
+        fail "progress_lines" "no '[n/16] epoll-lt churn c=64 rep 2/2 ... req/s p99 ... ms' line"
     fi
     if grep -q 'estimated' "$work/tiny.log"; then pass "estimate_printed"; else fail "estimate_printed" "no estimate line"; fi
-    # The churn table: c=10 and c=64 req/s, p99, then server and client CPU per request.
-    if grep -q '| server CPU µs/req | client CPU µs/req |' "$work/tiny/report.md" &&
-        grep -qE '^\| epoll-lt \| [0-9,]+ \| [0-9,]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \|' "$work/tiny/report.md"; then
+    # The churn table: per point req/s, server and client CPU per connection, calls per
+    # connection; then the calls by name at c=64 (iterative's two setsockopt among them).
+    if grep -q '| c=64 req/s | c=64 server CPU µs/conn | c=64 client CPU µs/conn | c=64 calls/conn |' "$work/tiny/report.md" &&
+        grep -qE '^\| epoll-lt \| [0-9,]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [0-9,]+ \|' "$work/tiny/report.md" &&
+        grep -qE '^\| iterative \|.*setsockopt 2\.0[0-9]' "$work/tiny/report.md" &&
+        grep -qE '^\| iterative \|.*accept4 (1\.0[0-9]|0\.99)' "$work/tiny/report.md"; then
         pass "report_shows_client_cpu_beside_server_cpu"
     else
-        fail "report_shows_client_cpu_beside_server_cpu" "no client CPU column with figures in the churn table"
+        fail "report_shows_client_cpu_beside_server_cpu" "no client CPU column with figures, or no calls by name, in the churn table"
     fi
 else
     fail "tiny_run_schema_and_plots" "bench.py failed: $(tail -3 "$work/tiny.log")"
