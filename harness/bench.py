@@ -187,18 +187,13 @@ def parse_point(path, number, fields, quick):
         token = rest.pop(0)
         if token.startswith("for=") and len(token) > 4:
             servers_for = token[4:].split(",")
-        elif token.startswith("set="):
+        elif token.startswith(("set=", "add=")):
+            pairs = server_set if token.startswith("set=") else server_add
             for item in token[4:].split(","):
                 option, sep, value = item.partition(":")
                 if not sep or not option.startswith("-") or not value:
-                    raise ValueError(f"{path}:{number}: set= takes OPTION:VALUE,..., got {item!r}")
-                server_set.append((option, value))
-        elif token.startswith("add="):
-            for item in token[4:].split(","):
-                option, sep, value = item.partition(":")
-                if not sep or not option.startswith("--") or not value:
-                    raise ValueError(f"{path}:{number}: add= takes OPTION:VALUE,..., got {item!r}")
-                server_add.append((option, value))
+                    raise ValueError(f"{path}:{number}: {token[:4]} takes OPTION:VALUE,..., got {item!r}")
+                pairs.append((option, value))
         elif token == "fresh":
             fresh = True
         elif token.startswith("duration="):
