@@ -1298,6 +1298,8 @@ SCENARIO_TEXT = {
              "loopback source addresses: what accepting, setting up and tearing down a connection costs.",
     "churn-defer": "churn at 64 clients with TCP_DEFER_ACCEPT on every server (--defer-accept 1, nginx's "
                    "listen ... deferred): accept hands over a connection only once its request is there.",
+    "c10k-defer": "c10k at 10 000 idle connections with TCP_DEFER_ACCEPT on every server (--defer-accept 1, "
+                  "nginx's listen ... deferred): idle connections send nothing, so accept may not see them.",
     "c10k": "16 active keep-alive connections while N idle connections are held open: what an idle "
             "connection costs each design in CPU per request and in memory.",
     "pipeline": "64 connections with 16 requests in flight each (HTTP/1.1 pipelining): the per-request "
