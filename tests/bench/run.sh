@@ -210,14 +210,17 @@ if bench --servers "epoll-lt iterative" --scenarios "churn echo" --reps 2 --dura
     fi
     if grep -q 'estimated' "$work/tiny.log"; then pass "estimate_printed"; else fail "estimate_printed" "no estimate line"; fi
     # The churn table: per point req/s, server and client CPU per connection, calls per
-    # connection; then the calls by name at c=64 (iterative's two setsockopt among them).
+    # connection; then the calls by name at c=64 (iterative's two setsockopt among them). The
+    # calls are counted between loadgen's phase signals and the connections by loadgen, so the
+    # connections in flight at either edge make the ratio 1.99 as often as 2.00 (1.99 in two
+    # tiny runs of four here).
     if grep -q '| c=64 req/s | c=64 server CPU µs/conn | c=64 client CPU µs/conn | c=64 calls/conn |' "$work/tiny/report.md" &&
         grep -qE '^\| epoll-lt \| [0-9,]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [0-9,]+ \|' "$work/tiny/report.md" &&
-        grep -qE '^\| iterative \|.*setsockopt 2\.0[0-9]' "$work/tiny/report.md" &&
-        grep -qE '^\| iterative \|.*accept4 (1\.0[0-9]|0\.99)' "$work/tiny/report.md"; then
+        grep -qE '^\| iterative \|.*setsockopt (2\.0[0-9]|1\.9[5-9])' "$work/tiny/report.md" &&
+        grep -qE '^\| iterative \|.*accept4 (1\.0[0-5]|0\.9[5-9])' "$work/tiny/report.md"; then
         pass "report_shows_client_cpu_beside_server_cpu"
     else
-        fail "report_shows_client_cpu_beside_server_cpu" "no client CPU column with figures, or no calls by name, in the churn table"
+        fail "report_shows_client_cpu_beside_server_cpu" "no client CPU column with figures, or no calls by name, in the churn table: $(grep -E '^\| (epoll-lt|iterative) \|' "$work/tiny/report.md" | grep -E 'accept4|–' | head -2)"
     fi
 else
     fail "tiny_run_schema_and_plots" "bench.py failed: $(tail -3 "$work/tiny.log")"
