@@ -227,12 +227,14 @@ static void start_send(struct client *client)
     int count = conn_output(&client->conn, client->parts, CONN_OUTPUT_PARTS);
     if (count == 0)
         return;
+    /* The response before our FIN: held back until the close, which sends both in one segment. */
+    int flags = MSG_NOSIGNAL | (conn_output_is_last(&client->conn, client->parts, count) ? MSG_MORE : 0);
     struct io_uring_sqe *sqe = next_sqe();
     if (count == 1) {
-        io_uring_prep_send(sqe, client->conn.fd, client->parts[0].iov_base, client->parts[0].iov_len, MSG_NOSIGNAL);
+        io_uring_prep_send(sqe, client->conn.fd, client->parts[0].iov_base, client->parts[0].iov_len, flags);
     } else {
         client->message = (struct msghdr){.msg_iov = client->parts, .msg_iovlen = (size_t)count};
-        io_uring_prep_sendmsg(sqe, client->conn.fd, &client->message, MSG_NOSIGNAL);
+        io_uring_prep_sendmsg(sqe, client->conn.fd, &client->message, flags);
     }
     tag(sqe, client, OP_SEND);
     client->sending = true;

@@ -12,6 +12,8 @@
  * 700 bytes instead of epoll-lt's 168. The listening socket is watched with a uv_poll and accepted
  * by net_accept, not by uv_listen: libuv's own accept sheds connections at the descriptor limit
  * without telling us, so they could not be counted. See docs/libuv.md. */
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -37,6 +39,7 @@ struct client {
     size_t write_len;         /* the bytes of that write */
     bool writing;
     bool reading;             /* uv_read_start is in force */
+    bool corked;              /* TCP_CORK holds the last response for the FIN */
 };
 
 static uv_loop_t loop;
@@ -65,11 +68,19 @@ static void close_client(struct client *client)
     uv_close((uv_handle_t *)&client->tcp, on_client_closed);
 }
 
-/* The core's output, as libuv's buffers; *len is their total size. */
-static int take_output(const struct conn *conn, uv_buf_t *bufs, size_t *len)
+/* The core's output, as libuv's buffers; *len is their total size. libuv's writes take no
+ * MSG_MORE, so the response before our FIN is corked instead: the close that follows sends the
+ * corked bytes and the FIN in one segment (docs/churn.md), for one setsockopt. */
+static int take_output(struct client *client, uv_buf_t *bufs, size_t *len)
 {
+    struct conn *conn = &client->conn;
     struct iovec parts[CONN_OUTPUT_PARTS];
     int count = conn_output(conn, parts, CONN_OUTPUT_PARTS);
+    if (!client->corked && conn_output_is_last(conn, parts, count)) {
+        client->corked = true;
+        if (setsockopt(conn->fd, IPPROTO_TCP, TCP_CORK, &(int){1}, sizeof(int)) != 0)
+            log_error("setsockopt(TCP_CORK): %m");
+    }
     *len = 0;
     for (int i = 0; i < count; i++) {
         bufs[i] = uv_buf_init(parts[i].iov_base, (unsigned)parts[i].iov_len);
@@ -86,7 +97,7 @@ static void send_now(struct client *client)
     while (!client->writing && conn_wants_write(conn)) {
         uv_buf_t bufs[CONN_OUTPUT_PARTS];
         size_t len;
-        int count = take_output(conn, bufs, &len);
+        int count = take_output(client, bufs, &len);
         int written = uv_try_write((uv_stream_t *)&client->tcp, bufs, (unsigned)count);
         if (written == UV_EAGAIN)
             return;
@@ -120,7 +131,7 @@ static void on_written(uv_write_t *request, int status)
 static void start_write(struct client *client)
 {
     uv_buf_t bufs[CONN_OUTPUT_PARTS];
-    int count = take_output(&client->conn, bufs, &client->write_len);
+    int count = take_output(client, bufs, &client->write_len);
     int err = uv_write(&client->write, (uv_stream_t *)&client->tcp, bufs, (unsigned)count, on_written);
     if (err != 0)
         conn_failed(&client->conn, -err);

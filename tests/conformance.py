@@ -1133,6 +1133,34 @@ def _(ctx):
     ctx.expect_stats(accepted=2, requests=2)
 
 
+# struct tcp_info (linux/tcp.h): tcpi_segs_in and tcpi_data_segs_in, both since Linux 4.6.
+TCPI_SEGS_IN, TCPI_DATA_SEGS_IN = 140, 152
+
+
+@case("close_fin_on_response")
+def _(ctx):
+    """GET / with Connection: close: the FIN comes on the response's last segment, not in a segment
+    of its own (the last output goes with MSG_MORE or corked, so the close sends both; docs/churn.md).
+    Counted by the client's TCP_INFO at EOF: of the segments it received, only the SYN-ACK and at
+    most one ACK of the request may carry no data."""
+    c = ctx.conn()
+    c.send(get("/", "Connection: close"))
+    check(ctx, c.read_response(), 200, body=b"Hello, World!", connection="close")
+    state = c.recv_some(now() + 2.0)
+    if state != "eof":
+        fail(f"after the Connection: close response: {state} instead of EOF{c.got()}")
+    info = c.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+    if len(info) < TCPI_DATA_SEGS_IN + 4:
+        fail(f"TCP_INFO has {len(info)} bytes: this kernel does not count segments")
+    (segs_in,) = struct.unpack_from("I", info, TCPI_SEGS_IN)
+    (data_segs_in,) = struct.unpack_from("I", info, TCPI_DATA_SEGS_IN)
+    if segs_in - data_segs_in > 2:
+        fail(f"the client received {segs_in} segments, {data_segs_in} with data: the FIN came in "
+             f"a segment of its own (expected at most the SYN-ACK and one ACK without data)")
+    c.sock.close()
+    ctx.expect_stats(accepted=1, requests=1)
+
+
 @case("http11_keep_alive_header")
 def _(ctx):
     """HTTP/1.1 with Connection: keep-alive: kept, and the response has no Connection header (the

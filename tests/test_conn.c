@@ -193,6 +193,38 @@ static void test_eof_owes_answers(void)
     conn_free(&conn);
 }
 
+/* Only the output that ends the connection is "last" (sent with MSG_MORE): a keep-alive response
+ * is not, a Connection: close one is, but only while all of it is in the parts. */
+static void test_output_is_last_only_before_fin(void)
+{
+    struct conn conn;
+    conn_init(&conn, -1);
+    conn_received(&conn, get_root, sizeof get_root - 1);
+    struct iovec parts[CONN_OUTPUT_PARTS];
+    int count = conn_output(&conn, parts, CONN_OUTPUT_PARTS);
+    bool keep_alive_last = conn_output_is_last(&conn, parts, count);
+    drain(&conn, NULL, 0);
+    const char closing[] = "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    conn_received(&conn, closing, sizeof closing - 1);
+    count = conn_output(&conn, parts, CONN_OUTPUT_PARTS);
+    bool close_last = conn_output_is_last(&conn, parts, count);
+    parts[count - 1].iov_len--; /* a part of it only, as after a short send */
+    bool part_last = conn_output_is_last(&conn, parts, count);
+    check(!keep_alive_last && close_last && !part_last, "output_is_last_only_before_fin",
+          "keep-alive %d close %d part %d", keep_alive_last, close_last, part_last);
+    drain(&conn, NULL, 0);
+    conn_free(&conn);
+
+    conn_init(&conn, -1);
+    const char large[] = "GET /bytes/10000000 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    conn_received(&conn, large, sizeof large - 1);
+    count = conn_output(&conn, parts, CONN_OUTPUT_PARTS);
+    bool stream_first_last = conn_output_is_last(&conn, parts, count);
+    check(!stream_first_last, "streamed_body_is_last_only_at_its_end", "first parts called last");
+    drain(&conn, NULL, 0);
+    conn_free(&conn);
+}
+
 /* The FIN arrives while requests wait behind a large response (a completion server's recv was
  * still armed): every complete one is answered, the partial one at the end is dropped. */
 static void test_eof_keeps_held_requests(void)
@@ -322,6 +354,7 @@ int main(void)
     test_large_body_streams();
     test_error_closes_with_linger();
     test_eof_owes_answers();
+    test_output_is_last_only_before_fin();
     test_eof_keeps_held_requests();
     test_header_deadline_queues_408();
     test_send_deadline_without_any_completion();

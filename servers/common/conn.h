@@ -116,6 +116,11 @@ int conn_output(const struct conn *conn, struct iovec *parts, int max);
  * back once all is gone (which may add output). */
 void conn_sent(struct conn *conn, size_t bytes);
 
+/* Whether parts (from conn_output) hold all the output left, after which the connection's sending
+ * side closes: the driver's close or shutdown follows as soon as they are sent. A driver then
+ * sends them with MSG_MORE, so that the FIN goes out on the response's last segment. */
+bool conn_output_is_last(const struct conn *conn, const struct iovec *parts, int count);
+
 bool conn_wants_read(const struct conn *conn);
 bool conn_wants_write(const struct conn *conn);
 bool conn_is_done(const struct conn *conn);

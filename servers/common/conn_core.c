@@ -84,6 +84,16 @@ bool conn_wants_write(const struct conn *conn)
     return (conn->state == CONN_OPEN || conn->state == CONN_CLOSING) && output_pending(conn);
 }
 
+bool conn_output_is_last(const struct conn *conn, const struct iovec *parts, int count)
+{
+    if (conn->state != CONN_CLOSING)
+        return false;
+    size_t len = 0;
+    for (int i = 0; i < count; i++)
+        len += parts[i].iov_len;
+    return len == staging_len + conn->out_len + conn->stream_remaining;
+}
+
 bool conn_is_done(const struct conn *conn)
 {
     return conn->state == CONN_DONE;
