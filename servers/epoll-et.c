@@ -29,6 +29,7 @@
 #include "common/stats.h"
 
 #define MAX_EVENTS 256
+#define MAX_ACCEPTS_PER_REPORT 16
 #define WAIT_MS 250 /* so SIGTERM is never more than this late */
 
 static struct conn_table clients;
@@ -65,18 +66,15 @@ static void read_until_drained(struct conn *conn)
         continue;
 }
 
-/* One accept per report of the listening socket: level-triggered epoll reports it again while
- * connections wait, and an accept that finds none costs almost as much as one that finds one (the
- * kernel makes the new socket and file before it looks at the queue). Accepting until EAGAIN cost
- * 0.65 such empty accepts per connection in churn (docs/churn.md). */
-static void accept_client(int listen_fd)
+/* Accepts one connection; true if it was answered and closed at once (see accept_clients). */
+static bool accept_client(int listen_fd)
 {
     int fd = net_accept(listen_fd, true);
     if (fd < 0)
-        return;
+        return false;
     struct conn *conn = conn_table_add(&clients, fd, sizeof *conn);
     if (conn == NULL)
-        return;
+        return false;
     /* With TCP_DEFER_ACCEPT the request is already here: answer it now, and a finished connection
      * never enters the interest set. Registering afterwards is safe: an edge-triggered ADD reports
      * what is already ready. */
@@ -84,7 +82,7 @@ static void accept_client(int listen_fd)
         read_until_drained(conn);
         if (conn_is_done(conn)) {
             close_client(conn);
-            return;
+            return true;
         }
     }
     struct epoll_event event = {.events = EPOLLIN | EPOLLOUT | EPOLLET, .data.fd = fd};
@@ -92,6 +90,19 @@ static void accept_client(int listen_fd)
         conn_dropped(conn);
         close_client(conn);
     }
+    return false;
+}
+
+/* One accept per report of the listening socket: level-triggered epoll reports it again while
+ * connections wait, and an accept that finds none costs almost as much as one that finds one (the
+ * kernel makes the new socket and file before it looks at the queue). Under TCP_DEFER_ACCEPT a
+ * connection answered and closed within its accept is a sign that more have come meanwhile:
+ * then the next accept is cheaper than the next turn of the loop, up to a bound (docs/churn.md). */
+static void accept_clients(int listen_fd)
+{
+    for (int accepted = 0; accepted < MAX_ACCEPTS_PER_REPORT; accepted++)
+        if (!accept_client(listen_fd))
+            return;
 }
 
 int main(int argc, char **argv)
@@ -120,7 +131,7 @@ int main(int argc, char **argv)
         for (int i = 0; i < ready; i++) {
             int fd = events[i].data.fd;
             if (fd == listen_fd) {
-                accept_client(listen_fd);
+                accept_clients(listen_fd);
                 continue;
             }
             struct conn *conn = conn_table_get(&clients, fd);

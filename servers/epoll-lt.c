@@ -12,6 +12,7 @@
  * stalls every connection. Deadlines are swept every half second by walking all connections.
  * See docs/epoll-lt.md. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -26,6 +27,7 @@
 #include "common/stats.h"
 
 #define MAX_EVENTS 256
+#define MAX_ACCEPTS_PER_REPORT 16
 #define WAIT_MS 250 /* so SIGTERM is never more than this late */
 
 struct client {
@@ -59,18 +61,15 @@ static void settle(struct conn *conn)
         close_client(conn);
 }
 
-/* One accept per report of the listening socket: level-triggered epoll reports it again while
- * connections wait, and an accept that finds none costs almost as much as one that finds one (the
- * kernel makes the new socket and file before it looks at the queue). Accepting until EAGAIN cost
- * 0.65 such empty accepts per connection in churn (docs/churn.md). */
-static void accept_client(int listen_fd)
+/* Accepts one connection; true if it was answered and closed at once (see accept_clients). */
+static bool accept_client(int listen_fd)
 {
     int fd = net_accept(listen_fd, true);
     if (fd < 0)
-        return;
+        return false;
     struct client *client = conn_table_add(&clients, fd, sizeof *client);
     if (client == NULL)
-        return;
+        return false;
     /* With TCP_DEFER_ACCEPT the request is already here: answer it now, and a connection that
      * is then finished never enters the interest set. Without it the request usually comes a
      * moment after the accept, so the read would only say EAGAIN (docs/churn.md). */
@@ -78,7 +77,7 @@ static void accept_client(int listen_fd)
         conn_on_readable(&client->conn);
         if (conn_is_done(&client->conn)) {
             close_client(&client->conn);
-            return;
+            return true;
         }
     }
     client->events = (conn_wants_read(&client->conn) ? EPOLLIN : 0) | (conn_wants_write(&client->conn) ? EPOLLOUT : 0);
@@ -87,6 +86,21 @@ static void accept_client(int listen_fd)
         conn_dropped(&client->conn);
         close_client(&client->conn);
     }
+    return false;
+}
+
+/* One accept per report of the listening socket: level-triggered epoll reports it again while
+ * connections wait, and an accept that finds none costs almost as much as one that finds one (the
+ * kernel makes the new socket and file before it looks at the queue). Accepting until EAGAIN cost
+ * 0.65 such empty accepts per connection in churn. Under TCP_DEFER_ACCEPT a connection answered
+ * and closed within its accept is a sign that more have come meanwhile: then the next accept is
+ * cheaper than the next turn of the loop, up to a bound that keeps the other connections' turn
+ * near (docs/churn.md). */
+static void accept_clients(int listen_fd)
+{
+    for (int accepted = 0; accepted < MAX_ACCEPTS_PER_REPORT; accepted++)
+        if (!accept_client(listen_fd))
+            return;
 }
 
 int main(int argc, char **argv)
@@ -113,7 +127,7 @@ int main(int argc, char **argv)
         for (int i = 0; i < ready; i++) {
             int fd = events[i].data.fd;
             if (fd == listen_fd) {
-                accept_client(listen_fd);
+                accept_clients(listen_fd);
                 continue;
             }
             struct conn *conn = conn_table_get(&clients, fd);
