@@ -781,7 +781,9 @@ CHURN_NOTE = ("One request per connection, so per connection = per request. Serv
               "connection come from the separate counting run of each point, by name from one "
               "syscalls:sys_enter_NAME tracepoint per call (only those above 0.01 are shown). churn-defer is "
               "the same load with TCP_DEFER_ACCEPT on every server (--defer-accept 1; nginx: listen ... "
-              "deferred): the kernel hands a connection over only once its request has arrived. Where the "
+              "deferred): the kernel hands a connection over only once its request has arrived. Server "
+              "sleeps/conn = voluntary context switches of the server's threads in the window per connection: "
+              "each sleep ends in a wake-up, which costs the server and the client that wakes it. Where the "
               "microseconds go, call by call: harness/churn-profile and docs/churn.md.")
 
 
@@ -792,6 +794,13 @@ def calls_by_name(record):
     return " · ".join(f"{n} {v:.2f}" for n, v in shown) or "–"
 
 
+def sleeps_text(record):
+    """The server's voluntary context switches per connection (its sleeps: each one is a wake-up
+    later, paid by the server and by whoever wakes it), median over the repetitions."""
+    value = switches_per_connection(record) if record else None
+    return "–" if value is None else f"{value:.2f}"
+
+
 def churn_table(run):
     notes = Notes()
     labels = run.points("churn")
@@ -800,10 +809,10 @@ def churn_table(run):
     for label in labels:
         header += [f"{label} req/s", f"{label} server CPU µs/conn", f"{label} client CPU µs/conn",
                    f"{label} calls/conn"]
-    header.append("calls by name per connection, c=64")
+    header += ["calls by name per connection, c=64", "c=64 server sleeps/conn"]
     if defer:
         header += ["defer c=64 server CPU µs/conn", "defer c=64 calls/conn", "defer ÷ without (CPU)",
-                   "defer calls by name, c=64"]
+                   "defer calls by name, c=64", "defer c=64 server sleeps/conn"]
     rows = []
     for server in servers_in(run, "churn"):
         row = [server]
@@ -811,13 +820,14 @@ def churn_table(run):
             record = run.find(server, "churn", label)
             row += [cell(record, "requests_per_s", notes), cell(record, "server_cpu_us_per_request", notes, 1),
                     cell(record, "client_cpu_us_per_request", notes, 1), cell(record, "syscalls_per_request", notes, 2)]
-        row.append(calls_by_name(run.find(server, "churn", "c=64")))
+        plain = run.find(server, "churn", "c=64")
+        row += [calls_by_name(plain), sleeps_text(plain)]
         if defer:
-            deferred, plain = run.find(server, "churn-defer", "c=64"), run.find(server, "churn", "c=64")
+            deferred = run.find(server, "churn-defer", "c=64")
             row += [cell(deferred, "server_cpu_us_per_request", notes, 1),
                     cell(deferred, "syscalls_per_request", notes, 2),
                     ratio_text(deferred, plain, "server_cpu_us_per_request") if deferred and plain else "–",
-                    calls_by_name(deferred)]
+                    calls_by_name(deferred), sleeps_text(deferred)]
         rows.append(row)
     return header, rows, notes.lines() + [CHURN_NOTE]
 
