@@ -60,13 +60,17 @@ def main():
                 check(f"{name}: the time by call adds up to the CPU per connection",
                       per["cpu_us"] > 0 and abs(total - per["cpu_us"]) <= 0.01 * per["cpu_us"],
                       f"{total} against {per['cpu_us']}")
+                # Each tracepoint is its own counter, enabled a moment apart from the others: the
+                # sum may pass the total by a fraction of a per cent (CI saw 6.087 against 6.054).
                 check(f"{name}: calls by name add up to all calls",
-                      sum(per["calls"].values()) <= per["syscalls"] + 0.01, f"{per['calls']} {per['syscalls']}")
+                      sum(per["calls"].values()) <= per["syscalls"] * 1.02 + 0.01, f"{per['calls']} {per['syscalls']}")
         deferred = profile(work, "deferred", "epoll-lt", "--server-args", "epoll-lt=--defer-accept 1")
         ep = deferred.get("epoll-lt")
+        # accept4, recvfrom, sendto, close, and a wait only every few connections: it accepts on
+        # while each connection is finished within its accept (docs/churn.md).
         check("epoll-lt --defer-accept 1: answered at accept, never registered",
-              ep is not None and ep["calls"].get("epoll_ctl", 0) < 0.05 and near(ep["syscalls"], 5.0, 0.15),
-              str(ep)[:400])
+              ep is not None and ep["calls"].get("epoll_ctl", 0) < 0.05 and 4.0 <= ep["syscalls"] <= 5.15
+              and ep["calls"].get("epoll_wait", 1.0) < 0.9, str(ep)[:400])
         for args in (["--reps", "0"], ["--servers", "no-such-server"], ["--server-args", "nginx"]):
             result = subprocess.run([sys.executable, TOOL, *args], capture_output=True, text=True, timeout=30)
             check(f"bad usage {' '.join(args)}: exit 2 with a usage line",
