@@ -15,7 +15,7 @@ BOUNDED_SERVERS := prefork prefork-fdpass
 # How the conformance suite runs the servers: NAME, or NAME:FLAG,FLAG... for one configuration.
 # Every accept discipline is run; a pool gets enough workers for the cases with three clients at
 # once, and the thread pools enough threads to reach the descriptor limit of 64.
-CONFORMANCE := iterative epoll-lt epoll-lt:--defer-accept=1 fork-per-conn \
+CONFORMANCE := iterative epoll-lt epoll-lt:--defer-accept=1 epoll-lt:--accept-hold=0 fork-per-conn \
     prefork:--workers=4 prefork:--workers=4,--accept-lock=flock prefork:--workers=4,--accept-lock=mutex \
     prefork-fdpass:--workers=4 thread-per-conn thread-pool:--threads=128 \
     prethread:--threads=128 prethread:--threads=128,--accept-lock=mutex \
@@ -32,8 +32,9 @@ CONFORMANCE := iterative epoll-lt epoll-lt:--defer-accept=1 fork-per-conn \
 # balance rule, a listener mode, a locked hand-off): the plain build runs them, the sanitizer
 # builds run the others only, so `make test` stays within its time budget. (The lock-free ring of
 # reactor-workers is not among them: it is the one TSan most needs to see.) The --defer-accept
-# configurations are plain-only too, but epoll-lt's, which the sanitizers run.
-CONFORMANCE_PLAIN_ONLY := multi-reactor:--threads=3,--balance=least \
+# configurations are plain-only too, but epoll-lt's, which the sanitizers run, and so is epoll-lt
+# without its accept hold (the same loop, without the read at accept).
+CONFORMANCE_PLAIN_ONLY := epoll-lt:--accept-hold=0 multi-reactor:--threads=3,--balance=least \
     reuseport:--threads=3,--listen=shared reuseport:--threads=3,--listen=exclusive \
     reactor-workers:--workers=4,--handoff=splice \
     epoll-et:--defer-accept=1 poll:--defer-accept=1 select:--defer-accept=1 \

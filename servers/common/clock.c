@@ -10,6 +10,13 @@ double clock_now(void)
     return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
 }
 
+double clock_now_precise(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+}
+
 const char *clock_http_date(void)
 {
     /* Per thread, so threaded servers format without a lock; a second's worth of responses share
