@@ -26,15 +26,16 @@ CONFORMANCE := iterative epoll-lt epoll-lt:--defer-accept=1 epoll-lt:--accept-ho
     reactor-workers:--workers=4 reactor-workers:--workers=4,--handoff=splice reactor-workers:--workers=4,--handoff=ring \
     coroutine actor:--threads=2,--workers=4 csp:--workers=4 \
     epoll-et:--defer-accept=1 poll:--defer-accept=1 select:--defer-accept=1 \
-    multi-reactor:--threads=3,--defer-accept=1 coroutine:--defer-accept=1
+    multi-reactor:--threads=3,--defer-accept=1 coroutine:--defer-accept=1 epoll-et:--accept-hold=0
 
 # Configurations that differ from another one in this list only in how threads synchronise (a
 # balance rule, a listener mode, a locked hand-off): the plain build runs them, the sanitizer
 # builds run the others only, so `make test` stays within its time budget. (The lock-free ring of
 # reactor-workers is not among them: it is the one TSan most needs to see.) The --defer-accept
-# configurations are plain-only too, but epoll-lt's, which the sanitizers run, and so is epoll-lt
-# without its accept hold (the same loop, without the read at accept).
-CONFORMANCE_PLAIN_ONLY := epoll-lt:--accept-hold=0 multi-reactor:--threads=3,--balance=least \
+# configurations are plain-only too, but epoll-lt's, which the sanitizers run, and so are epoll-lt
+# and epoll-et without their accept hold (the same loops, without the read at accept).
+CONFORMANCE_PLAIN_ONLY := epoll-lt:--accept-hold=0 epoll-et:--accept-hold=0 \
+    multi-reactor:--threads=3,--balance=least \
     reuseport:--threads=3,--listen=shared reuseport:--threads=3,--listen=exclusive \
     reactor-workers:--workers=4,--handoff=splice \
     epoll-et:--defer-accept=1 poll:--defer-accept=1 select:--defer-accept=1 \

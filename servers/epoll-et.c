@@ -10,15 +10,25 @@
  * because nothing will report the bytes left behind. Compare with epoll-lt.c line by line: `diff
  * servers/epoll-lt.c servers/epoll-et.c` shows what the mode changes.
  *
+ * A new connection is accepted as soon as its handshake is done, but its request comes a moment
+ * later. So each is read at once, and after accepting one that has not spoken the loop stops
+ * watching the listening socket until it speaks (or --accept-hold passes): new connections wait in
+ * the listen queue meanwhile, as they do for the iterative server, and when the loop takes them
+ * their requests are there. They are answered within their accept and never enter the interest
+ * set, and the loop is woken once where it would have been woken for every handshake and every
+ * request (common/accept_hold.c, docs/churn.md).
+ *
  * Limits: one thread, so one core. Anything that blocks the thread (GET /sleep, a long GET /cpu)
  * stalls every connection; so does a client that pipelines without pause, read to the end each
  * time. Deadlines are swept every half second by walking all connections.
  * See docs/epoll-et.md. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "common/accept_hold.h"
 #include "common/clock.h"
 #include "common/conn.h"
 #include "common/conn_table.h"
@@ -29,14 +39,21 @@
 #include "common/stats.h"
 
 #define MAX_EVENTS 256
-#define MAX_ACCEPTS_PER_REPORT 16
 #define WAIT_MS 250 /* so SIGTERM is never more than this late */
+
+struct client {
+    struct conn conn;
+    unsigned silent_in_hold; /* the hold this connection was accepted in, not having spoken; 0: none */
+};
 
 static struct conn_table clients;
 static int epoll_fd;
+static int accept_hold_us = ACCEPT_HOLD_DEFAULT_US;
+static struct accept_hold hold;
 
 static void close_client(struct conn *conn)
 {
+    accept_hold_spoke(&hold, &((struct client *)conn)->silent_in_hold);
     conn_table_remove(&clients, conn->fd);
     conn_release(conn); /* closing the descriptor also removes it from epoll */
     free(conn);
@@ -66,48 +83,48 @@ static void read_until_drained(struct conn *conn)
         continue;
 }
 
-/* Accepts one connection; true if it was answered and closed at once (see accept_clients). */
-static bool accept_client(int listen_fd)
+/* Accepts one connection: answered and closed at once, or registered to wait for its turn. One
+ * that has not spoken holds the listener if `may_hold`. */
+static enum accepted accept_client(int listen_fd, bool may_hold)
 {
     int fd = net_accept(listen_fd, true);
     if (fd < 0)
-        return false;
-    struct conn *conn = conn_table_add(&clients, fd, sizeof *conn);
-    if (conn == NULL)
-        return false;
-    /* With TCP_DEFER_ACCEPT the request is already here: answer it now, and a finished connection
-     * never enters the interest set. Registering afterwards is safe: an edge-triggered ADD reports
-     * what is already ready. */
-    if (server_options.defer_accept > 0) {
-        read_until_drained(conn);
-        if (conn_is_done(conn)) {
-            close_client(conn);
-            return true;
+        return ACCEPTED_NONE;
+    struct client *client = conn_table_add(&clients, fd, sizeof *client);
+    if (client == NULL)
+        return ACCEPTED_NONE; /* out of memory: the table closed it; accept no more this turn */
+    /* Under the hold (or TCP_DEFER_ACCEPT) the request is usually here already: answer it now,
+     * and a connection that is then finished never enters the interest set. Without either, the
+     * read would only say EAGAIN (docs/churn.md). Registering afterwards is safe: an
+     * edge-triggered ADD reports what is already ready. */
+    if (accept_hold_us > 0 || server_options.defer_accept > 0) {
+        enum conn_read_result read = conn_on_readable(&client->conn);
+        if (read == CONN_MAY_HAVE_MORE)
+            read_until_drained(&client->conn);
+        if (conn_is_done(&client->conn)) {
+            close_client(&client->conn);
+            return ACCEPTED_ANSWERED;
         }
+        if (read == CONN_DRAINED && client->conn.in_len == 0 && may_hold)
+            accept_hold_silent(&hold, &client->silent_in_hold);
     }
     struct epoll_event event = {.events = EPOLLIN | EPOLLOUT | EPOLLET, .data.fd = fd};
     if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event) != 0) {
-        conn_dropped(conn);
-        close_client(conn);
+        conn_dropped(&client->conn);
+        close_client(&client->conn);
     }
-    return false;
-}
-
-/* One accept per report of the listening socket: level-triggered epoll reports it again while
- * connections wait, and an accept that finds none costs almost as much as one that finds one (the
- * kernel makes the new socket and file before it looks at the queue). Under TCP_DEFER_ACCEPT a
- * connection answered and closed within its accept is a sign that more have come meanwhile:
- * then the next accept is cheaper than the next turn of the loop, up to a bound (docs/churn.md). */
-static void accept_clients(int listen_fd)
-{
-    for (int accepted = 0; accepted < MAX_ACCEPTS_PER_REPORT; accepted++)
-        if (!accept_client(listen_fd))
-            return;
+    return ACCEPTED_REGISTERED;
 }
 
 int main(int argc, char **argv)
 {
-    options_parse(argc, argv, &(struct paradigm){.name = "epoll-et"});
+    static const struct paradigm_option options[] = {
+        {"accept-hold", "US", "after accepting a silent connection, accept no more for up to US "
+                              "microseconds or until it speaks (default 10000; 0: never wait)",
+         &accept_hold_us, 0, 1000000, NULL},
+        {0},
+    };
+    options_parse(argc, argv, &(struct paradigm){.name = "epoll-et", .options = options});
     signals_install();
     stats_init();
     int listen_fd = net_listen(false, true);
@@ -120,26 +137,30 @@ int main(int argc, char **argv)
     struct epoll_event listen_event = {.events = EPOLLIN, .data.fd = listen_fd};
     if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, listen_fd, &listen_event) != 0)
         die("epoll_ctl(ADD listen): %m");
+    accept_hold_init(&hold, epoll_fd, listen_fd, accept_hold_us, accept_client);
     conn_table_init(&clients);
     net_announce(listen_fd);
 
     struct epoll_event events[MAX_EVENTS];
     while (!server_stopping) {
-        int ready = epoll_wait(epoll_fd, events, MAX_EVENTS, conn_table_wait_ms(&clients, clock_now(), WAIT_MS));
+        int wait_ms = accept_hold_before_wait(&hold, conn_table_wait_ms(&clients, clock_now(), WAIT_MS));
+        int ready = epoll_wait(epoll_fd, events, MAX_EVENTS, wait_ms);
         if (ready < 0 && errno != EINTR)
             die("epoll_wait: %m");
         for (int i = 0; i < ready; i++) {
             int fd = events[i].data.fd;
             if (fd == listen_fd) {
-                accept_clients(listen_fd);
+                accept_hold_accept(&hold);
                 continue;
             }
             struct conn *conn = conn_table_get(&clients, fd);
             if (conn == NULL)
                 continue; /* closed earlier in this batch */
             /* Errors and hang-ups are reported as readable: the read then says what happened. */
-            if (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+            if (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+                accept_hold_spoke(&hold, &((struct client *)conn)->silent_in_hold);
                 read_until_drained(conn);
+            }
             if ((events[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && conn_wants_write(conn)) {
                 conn_on_writable(conn);
                 read_until_drained(conn); /* input paused by back-pressure may be waiting */
