@@ -69,9 +69,9 @@ void accept_hold_accept(struct accept_hold *hold)
     accept_clients(hold, false);
 }
 
-int accept_hold_before_wait(struct accept_hold *hold, int wait_ms)
+int accept_hold_check(struct accept_hold *hold, int wait_ms)
 {
-    if (hold->on && hold->silent == 0) {
+    if (hold->silent == 0) {
         /* They spoke, and the next connections have likely come meanwhile, and spoken too: take
          * them without asking epoll first. One of them that is silent holds the listener again.
          * (Re-watching and waiting for epoll's report cost 0.3 calls more per connection.) */

@@ -56,8 +56,16 @@ void accept_hold_spoke(struct accept_hold *hold, unsigned *mark);
  * answered within its accept (up to 16), and holds the listener if one of them is silent. */
 void accept_hold_accept(struct accept_hold *hold);
 
+/* Before each wait, while a hold is on: see accept_hold_before_wait. */
+int accept_hold_check(struct accept_hold *hold, int wait_ms);
+
 /* Before each wait: ends the hold once its connections have spoken (accepting those that came
- * meanwhile) or its time is up; returns wait_ms, shortened to the hold's end. */
-int accept_hold_before_wait(struct accept_hold *hold, int wait_ms);
+ * meanwhile) or its time is up; returns wait_ms, shortened to the hold's end. Inline, so that a
+ * loop with no hold on pays one test per wait, not a call (0.7 % of a keep-alive request's
+ * instructions). */
+static inline int accept_hold_before_wait(struct accept_hold *hold, int wait_ms)
+{
+    return hold->on ? accept_hold_check(hold, wait_ms) : wait_ms;
+}
 
 #endif
